@@ -1,0 +1,180 @@
+//! Configuration: [`ExecutorBuilder`].
+
+use std::collections::HashSet;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::error::BuildError;
+use crate::executor::Executor;
+use crate::key::QueueKey;
+
+/// Default target period in which every runnable queue gets a turn.
+pub const DEFAULT_SCHED_LATENCY: Duration = Duration::from_millis(2);
+/// Default shortest timeslice.
+pub const DEFAULT_MIN_SLICE: Duration = Duration::from_micros(250);
+/// Default longest stretch of polling before control goes back to the host runtime.
+pub const DEFAULT_DRIVER_YIELD: Duration = Duration::from_micros(500);
+/// Default number of polls after which control goes back to the host runtime.
+pub const DEFAULT_MAX_POLLS_PER_YIELD: u32 = 61;
+
+/// Tunables shared by the executor's layers.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) sched_latency: Duration,
+    pub(crate) min_slice: Duration,
+    pub(crate) driver_yield: Duration,
+    pub(crate) max_polls_per_yield: u32,
+    pub(crate) panic_on_task_panic: bool,
+}
+
+/// Builds an [`Executor`]: its queues, their weights, and the scheduling tunables.
+///
+/// ```
+/// use clockworker::ExecutorBuilder;
+/// use std::time::Duration;
+///
+/// #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// enum Queue { Requests, Compaction }
+///
+/// let executor = ExecutorBuilder::new()
+///     .with_queue(Queue::Requests, 8)      // 8/9 of the CPU when both are busy
+///     .with_queue(Queue::Compaction, 1)    // 1/9
+///     .with_sched_latency(Duration::from_millis(4))
+///     .build()?;
+/// # Ok::<(), clockworker::BuildError>(())
+/// ```
+///
+/// # Defaults
+///
+/// | setting | default | meaning |
+/// |---|---|---|
+/// | [`sched_latency`](Self::with_sched_latency) | 2 ms | period in which every runnable queue gets a slice |
+/// | [`min_slice`](Self::with_min_slice) | 250 µs | floor of a slice, however many queues are runnable |
+/// | [`driver_yield`](Self::with_driver_yield) | 500 µs | longest run before the host gets control back |
+/// | [`max_polls_per_yield`](Self::with_max_polls_per_yield) | 61 | most polls before the host gets control back (Tokio's own interval) |
+/// | [`panic_on_task_panic`](Self::with_panic_on_task_panic) | `true` | a task panic propagates out of `run` |
+///
+/// The slice defaults are those of a latency-oriented CPU scheduler scaled to
+/// async polls, which typically last microseconds: with two busy queues each
+/// gets 1 ms turns, short enough that a waiting queue is never far from its
+/// turn, long enough that switching queues costs nothing measurable.
+#[derive(Debug)]
+pub struct ExecutorBuilder<K> {
+    queues: Vec<(K, u32)>,
+    config: Config,
+    clock: Option<Clock>,
+}
+
+impl<K: QueueKey> Default for ExecutorBuilder<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: QueueKey> ExecutorBuilder<K> {
+    /// A builder with no queues and the default settings.
+    pub fn new() -> Self {
+        ExecutorBuilder {
+            queues: Vec::new(),
+            config: Config {
+                sched_latency: DEFAULT_SCHED_LATENCY,
+                min_slice: DEFAULT_MIN_SLICE,
+                driver_yield: DEFAULT_DRIVER_YIELD,
+                max_polls_per_yield: DEFAULT_MAX_POLLS_PER_YIELD,
+                panic_on_task_panic: true,
+            },
+            clock: None,
+        }
+    }
+
+    /// Adds a queue. When several queues have runnable tasks, each gets CPU in
+    /// proportion to its `weight`. Tasks within the queue run in the order they
+    /// became runnable.
+    pub fn with_queue(mut self, key: K, weight: u32) -> Self {
+        self.queues.push((key, weight));
+        self
+    }
+
+    /// The period in which every runnable queue gets a slice: each slice is
+    /// `sched_latency / runnable queues`, but at least `min_slice`.
+    pub fn with_sched_latency(mut self, sched_latency: Duration) -> Self {
+        self.config.sched_latency = sched_latency;
+        self
+    }
+
+    /// The shortest slice a queue gets, however many queues are runnable.
+    pub fn with_min_slice(mut self, min_slice: Duration) -> Self {
+        self.config.min_slice = min_slice;
+        self
+    }
+
+    /// The longest the executor polls tasks before it hands control back to the
+    /// host runtime, so that the host's IO and timers are never starved. Zero
+    /// means after every poll.
+    pub fn with_driver_yield(mut self, driver_yield: Duration) -> Self {
+        self.config.driver_yield = driver_yield;
+        self
+    }
+
+    /// The most polls the executor makes before it hands control back to the host.
+    pub fn with_max_polls_per_yield(mut self, max_polls: u32) -> Self {
+        self.config.max_polls_per_yield = max_polls;
+        self
+    }
+
+    /// Whether a panic in a task brings the executor down (`true`, the default,
+    /// as on Tokio's current-thread runtime): the panic propagates out of
+    /// [`run`](Executor::run) / [`run_until`](Executor::run_until). With
+    /// `false`, the panic is caught, the task's handle reports
+    /// [`JoinError::Panic`](crate::JoinError::Panic), and the other tasks keep
+    /// running.
+    pub fn with_panic_on_task_panic(mut self, panic_on_task_panic: bool) -> Self {
+        self.config.panic_on_task_panic = panic_on_task_panic;
+        self
+    }
+
+    /// The clock the executor measures polls with. [`Clock::manual`] makes
+    /// scheduling deterministic in tests.
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the configuration and builds the executor.
+    pub fn build(self) -> Result<Rc<Executor<K>>, BuildError> {
+        if self.queues.is_empty() {
+            return Err(BuildError::NoQueues);
+        }
+        let mut seen = HashSet::with_capacity(self.queues.len());
+        for (key, weight) in &self.queues {
+            if *weight == 0 {
+                return Err(BuildError::ZeroWeight {
+                    key: format!("{key:?}"),
+                });
+            }
+            if !seen.insert(key) {
+                return Err(BuildError::DuplicateKey {
+                    key: format!("{key:?}"),
+                });
+            }
+        }
+        if self.config.sched_latency.is_zero() {
+            return Err(BuildError::InvalidDuration {
+                setting: "sched_latency",
+                reason: "must be greater than zero",
+            });
+        }
+        if self.config.min_slice.is_zero() {
+            return Err(BuildError::InvalidDuration {
+                setting: "min_slice",
+                reason: "must be greater than zero",
+            });
+        }
+        if self.config.max_polls_per_yield == 0 {
+            return Err(BuildError::ZeroPollBudget);
+        }
+        let clock = self.clock.unwrap_or_default();
+        Ok(Rc::new(Executor::new(self.queues, self.config, clock)))
+    }
+}

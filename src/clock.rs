@@ -1,0 +1,81 @@
+//! The one source of time for the executor.
+//!
+//! The executor reads the clock once per poll, to charge the poll to its task,
+//! its queue and the running timeslice. Reads go through [`Clock`] so that the
+//! cheap counter (TSC, where it is invariant; the OS monotonic clock otherwise)
+//! can be swapped for a [`ManualClock`] in tests: shares, slices and preemption
+//! are then exact and independent of how busy the machine is.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The time source of an executor. Cheap to clone.
+///
+/// [`Clock::system`] is the default. [`Clock::manual`] gives a clock that only
+/// moves when told to, for deterministic tests of scheduling behaviour.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    inner: quanta::Clock,
+}
+
+impl Clock {
+    /// The machine's clock: the TSC where it is invariant, else the OS monotonic clock.
+    pub fn system() -> Self {
+        Clock {
+            inner: quanta::Clock::new(),
+        }
+    }
+
+    /// A clock that stands still until [`ManualClock::advance`] moves it.
+    ///
+    /// ```
+    /// use clockworker::Clock;
+    /// use std::time::Duration;
+    ///
+    /// let (clock, hand) = Clock::manual();
+    /// let before = clock.now_nanos();
+    /// hand.advance(Duration::from_millis(3));
+    /// assert_eq!(clock.now_nanos() - before, 3_000_000);
+    /// ```
+    pub fn manual() -> (Self, ManualClock) {
+        let (inner, mock) = quanta::Clock::mock();
+        (Clock { inner }, ManualClock { mock })
+    }
+
+    /// Nanoseconds since an arbitrary, fixed origin.
+    pub fn now_nanos(&self) -> u64 {
+        self.inner.delta_as_nanos(0, self.inner.raw())
+    }
+
+    /// A raw reading, only meaningful to [`Clock::nanos_between`]. Cheaper than
+    /// [`Clock::now_nanos`]: the scaling to nanoseconds is deferred.
+    #[inline]
+    pub(crate) fn raw(&self) -> u64 {
+        self.inner.raw()
+    }
+
+    /// Nanoseconds between two raw readings (0 if `end` is before `start`).
+    #[inline]
+    pub(crate) fn nanos_between(&self, start: u64, end: u64) -> u64 {
+        self.inner.delta_as_nanos(start, end)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+/// The hand of a [`Clock::manual`] clock. Cheap to clone; `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    mock: Arc<quanta::Mock>,
+}
+
+impl ManualClock {
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.mock.increment(by);
+    }
+}

@@ -1,0 +1,85 @@
+//! Typed errors for configuration and queue lookups.
+
+use std::error::Error;
+use std::fmt;
+
+/// Why [`ExecutorBuilder::build`](crate::ExecutorBuilder::build) refused a configuration.
+///
+/// The key is kept as its `Debug` rendering, so the error is `Send + Sync + 'static`
+/// whatever the key type is, and can travel through `anyhow` or `Box<dyn Error>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// No queue was configured: there would be nowhere to spawn.
+    NoQueues,
+    /// A queue was given weight 0, which would never be picked.
+    ZeroWeight {
+        /// The queue's key, as `Debug` prints it.
+        key: String,
+    },
+    /// Two queues were configured with the same key.
+    DuplicateKey {
+        /// The repeated key, as `Debug` prints it.
+        key: String,
+    },
+    /// A duration setting is out of range.
+    InvalidDuration {
+        /// The setting, e.g. `"sched_latency"`.
+        setting: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `max_polls_per_yield` was 0: the executor would never poll a task.
+    ZeroPollBudget,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::NoQueues => {
+                f.write_str("executor has no queues: add at least one with `with_queue`")
+            }
+            BuildError::ZeroWeight { key } => {
+                write!(f, "queue {key} has weight 0: weights must be at least 1")
+            }
+            BuildError::DuplicateKey { key } => {
+                write!(f, "queue {key} is configured twice: queue keys must be unique")
+            }
+            BuildError::InvalidDuration { setting, reason } => {
+                write!(f, "invalid `{setting}`: {reason}")
+            }
+            BuildError::ZeroPollBudget => f.write_str(
+                "`max_polls_per_yield` is 0: the executor must poll at least one task per turn",
+            ),
+        }
+    }
+}
+
+impl Error for BuildError {}
+
+/// [`Executor::queue`](crate::Executor::queue) was asked for a key that no queue has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownQueue {
+    key: String,
+}
+
+impl UnknownQueue {
+    pub(crate) fn new(key: &impl fmt::Debug) -> Self {
+        UnknownQueue {
+            key: format!("{key:?}"),
+        }
+    }
+
+    /// The key that was asked for, as `Debug` prints it.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+impl fmt::Display for UnknownQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no queue has the key {}", self.key)
+    }
+}
+
+impl Error for UnknownQueue {}

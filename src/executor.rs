@@ -1,0 +1,392 @@
+//! The executor: its public face ([`Executor`]) and its single-threaded core.
+//!
+//! # Ownership
+//!
+//! ```text
+//! Rc<Executor<K>> ──> Rc<Core> ──> queues of Runnables, live-task index
+//!                        ^  │
+//!   QueueHandle ── Weak ─┘  └──> Arc<Shared> <── every task's waker (WakeRouter)
+//! ```
+//!
+//! Only the `Executor` owns the core. Queue handles hold a `Weak`, so a task
+//! that keeps a handle to its own queue does not keep the executor alive.
+//! Wakers hold the `Shared` half only (inbox and host waker), which outlives
+//! the core harmlessly: once the core is dropped every task has ended, and
+//! waking an ended task does nothing.
+//!
+//! # Threads
+//!
+//! Everything in `Core` is touched on the executor's thread only. While the
+//! executor is running a turn (or dropping), the core is installed in a
+//! scoped thread-local, `CURRENT`; that is how wakers find the fast path and
+//! how `yield_maybe` finds the running slice.
+//!
+//! # Borrows
+//!
+//! `RefCell` borrows of the core are never held while user code runs (a
+//! poll, or the drop of a future), because user code may wake or spawn tasks,
+//! which borrow again.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::{Future, Pending};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Waker;
+
+use slab::Slab;
+
+use crate::builder::Config;
+use crate::clock::Clock;
+use crate::error::UnknownQueue;
+use crate::inbox::{Shared, WakeRouter};
+use crate::join::JoinHandle;
+use crate::key::QueueKey;
+use crate::picker::{Picker, SliceEnd};
+use crate::queue::{QueueHandle, RunQueue};
+use crate::run::RunUntil;
+use crate::task::{self, Ending, Runnable, TaskId, TaskMeta};
+
+scoped_tls::scoped_thread_local!(static CURRENT: Core);
+
+/// A single-threaded executor with weighted queues.
+///
+/// Built by [`ExecutorBuilder`](crate::ExecutorBuilder). It runs inside any
+/// host runtime: [`run_until`](Self::run_until) and [`run`](Self::run) are
+/// ordinary futures that the host polls, and that poll this executor's tasks,
+/// handing control back to the host regularly so its IO and timers keep going.
+///
+/// Dropping the executor drops every task that has not finished (their
+/// handles resolve to [`JoinError::Cancelled`](crate::JoinError::Cancelled)).
+pub struct Executor<K: QueueKey> {
+    core: Rc<Core>,
+    queues: HashMap<K, usize>,
+}
+
+impl<K: QueueKey> Executor<K> {
+    pub(crate) fn new(queues: Vec<(K, u32)>, config: Config, clock: Clock) -> Self {
+        let weights: Vec<u32> = queues.iter().map(|(_, weight)| *weight).collect();
+        let core = Core::new(&weights, config, clock);
+        let queues = queues
+            .into_iter()
+            .enumerate()
+            .map(|(index, (key, _))| (key, index))
+            .collect();
+        Executor {
+            core: Rc::new(core),
+            queues,
+        }
+    }
+
+    /// A handle to spawn tasks into the queue named `key`.
+    pub fn queue(&self, key: K) -> Result<QueueHandle, UnknownQueue> {
+        match self.queues.get(&key) {
+            Some(&index) => Ok(QueueHandle::new(Rc::downgrade(&self.core), index)),
+            None => Err(UnknownQueue::new(&key)),
+        }
+    }
+
+    /// Runs the executor's tasks until `future` completes, and returns its output.
+    ///
+    /// `future` is polled by the executor itself, outside any queue, whenever
+    /// it is woken. Tasks still unfinished when it completes stay in their
+    /// queues and run the next time the executor runs.
+    ///
+    /// Awaited from inside one of this executor's own tasks, it simply awaits
+    /// `future`: the executor is already running.
+    pub fn run_until<F: Future>(&self, future: F) -> RunUntil<'_, F> {
+        RunUntil::new(&self.core, future)
+    }
+
+    /// Runs the executor's tasks. The future does not complete on its own:
+    /// run it as a task of the host (e.g. `LocalSet::spawn_local`), or drop it
+    /// to stop running tasks; they stay queued.
+    pub fn run(&self) -> RunUntil<'_, Pending<()>> {
+        RunUntil::new(&self.core, std::future::pending())
+    }
+}
+
+impl<K: QueueKey> fmt::Debug for Executor<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("queues", &self.queues)
+            .field("live_tasks", &self.core.tasks.borrow().len())
+            .finish()
+    }
+}
+
+/// The scheduling state: the picker and the queues' run queues.
+pub(crate) struct Sched {
+    pub(crate) picker: Picker,
+    pub(crate) queues: Vec<RunQueue>,
+    /// A task became runnable in a queue that should run before the current
+    /// slice's queue; the slice ends at the next poll boundary.
+    pub(crate) preempt: bool,
+}
+
+/// The executor's single-threaded state.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) clock: Clock,
+    pub(crate) config: Config,
+    pub(crate) sched: RefCell<Sched>,
+    /// Wakes from the executor's own thread during a turn, in order.
+    wake_buf: RefCell<VecDeque<Runnable>>,
+    /// Aborted tasks waiting to be run once more, to drop their futures.
+    pub(crate) reap: RefCell<Vec<Runnable>>,
+    /// Every live task's waker, so that dropping the executor reaches idle tasks.
+    pub(crate) tasks: RefCell<Slab<Waker>>,
+    next_id: Cell<u64>,
+    /// A turn is in progress on this thread (also while dropping).
+    pub(crate) running: Cell<bool>,
+    /// Raw clock reading at the start of the current poll.
+    pub(crate) poll_started: Cell<u64>,
+    /// The payload of a task panic to re-raise from the run future.
+    pub(crate) panic: Cell<Option<Box<dyn Any + Send>>>,
+    /// Wakers of the run futures currently polling this executor; see `run`.
+    pub(crate) runners: RefCell<Slab<Waker>>,
+}
+
+impl Core {
+    fn new(weights: &[u32], config: Config, clock: Clock) -> Self {
+        let picker = Picker::new(
+            weights,
+            nanos(config.sched_latency),
+            nanos(config.min_slice),
+        );
+        Core {
+            shared: Arc::new(Shared::new()),
+            clock,
+            config,
+            sched: RefCell::new(Sched {
+                picker,
+                queues: weights.iter().map(|_| RunQueue::default()).collect(),
+                preempt: false,
+            }),
+            wake_buf: RefCell::new(VecDeque::new()),
+            reap: RefCell::new(Vec::new()),
+            tasks: RefCell::new(Slab::new()),
+            next_id: Cell::new(0),
+            running: Cell::new(false),
+            poll_started: Cell::new(0),
+            panic: Cell::new(None),
+            runners: RefCell::new(Slab::new()),
+        }
+    }
+
+    /// Runs `f` with this core installed as the thread's current executor.
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        CURRENT.set(self, f)
+    }
+
+    /// Calls `f` with the executor running a turn on this thread, if any.
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+        if CURRENT.is_set() {
+            Some(CURRENT.with(f))
+        } else {
+            None
+        }
+    }
+
+    /// The fast path of a wake: if the executor that owns `shared` is running
+    /// on this thread, queue the runnable locally. Otherwise hand it back.
+    pub(crate) fn wake_local(shared: &Arc<Shared>, runnable: Runnable) -> Result<(), Runnable> {
+        if !CURRENT.is_set() {
+            return Err(runnable);
+        }
+        CURRENT.with(|core| {
+            if Arc::ptr_eq(&core.shared, shared) {
+                core.wake_buf.borrow_mut().push_back(runnable);
+                Ok(())
+            } else {
+                Err(runnable)
+            }
+        })
+    }
+
+    pub(crate) fn spawn<F>(&self, queue: usize, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let id = TaskId(self.next_id.get());
+        self.next_id.set(id.0 + 1);
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        let meta = TaskMeta {
+            id,
+            queue,
+            slot: entry.key(),
+            aborted: AtomicBool::new(false),
+        };
+        let router = WakeRouter::new(Arc::clone(&self.shared));
+        let (runnable, task) = task::spawn(meta, future, router);
+        let waker = runnable.waker();
+        entry.insert(waker.clone());
+        drop(tasks);
+        self.wake_buf.borrow_mut().push_back(runnable);
+        if !self.running.get() {
+            // Spawned from outside a turn (e.g. by another task of the host):
+            // the run future may be parked.
+            self.shared.wake_host();
+        }
+        JoinHandle::new(task, waker)
+    }
+
+    /// Moves every pending wake into its queue. Aborted tasks are set aside to
+    /// be reaped by the loop. Runs no user code.
+    pub(crate) fn drain_wakes(&self) {
+        if self.shared.has_remote_wakes() {
+            self.shared.drain(|runnable| self.accept(runnable));
+        }
+        loop {
+            let next = self.wake_buf.borrow_mut().pop_front();
+            match next {
+                Some(runnable) => self.accept(runnable),
+                None => break,
+            }
+        }
+    }
+
+    fn accept(&self, runnable: Runnable) {
+        let meta = runnable.metadata();
+        if meta.aborted.load(Ordering::Relaxed) {
+            self.reap.borrow_mut().push(runnable);
+            return;
+        }
+        let queue = meta.queue;
+        let mut sched = self.sched.borrow_mut();
+        let sched = &mut *sched;
+        let was_empty = sched.queues[queue].is_empty();
+        sched.queues[queue].push(runnable);
+        if was_empty && sched.picker.wake(queue) {
+            sched.preempt = true;
+        }
+    }
+
+    /// The next task to poll: from the current slice's queue, or from the queue
+    /// the picker starts a slice for. `None` when nothing is runnable.
+    pub(crate) fn next_runnable(&self) -> Option<Runnable> {
+        let mut sched = self.sched.borrow_mut();
+        let sched = &mut *sched;
+        loop {
+            if let Some(queue) = sched.picker.current() {
+                let end = if sched.queues[queue].is_empty() {
+                    Some(SliceEnd::Empty)
+                } else if sched.preempt {
+                    Some(SliceEnd::Preempted)
+                } else if sched.picker.slice_expired(0) {
+                    Some(SliceEnd::Expired)
+                } else {
+                    None
+                };
+                match end {
+                    None => return sched.queues[queue].pop(),
+                    Some(end) => {
+                        sched.picker.end_slice(end);
+                    }
+                }
+            }
+            sched.preempt = false;
+            sched.picker.pick()?;
+        }
+    }
+
+    /// Whether the running task should yield: its slice is over, or a queue
+    /// that should run first has work. Called by `yield_maybe`, during a poll.
+    pub(crate) fn should_yield(&self) -> bool {
+        self.drain_wakes();
+        let sched = self.sched.borrow();
+        if sched.preempt {
+            return true;
+        }
+        if sched.picker.current().is_none() {
+            // Not inside a slice (e.g. the `run_until` future itself): yield
+            // if any task is waiting for the thread.
+            return sched.picker.runnable() > 0;
+        }
+        let in_poll = self
+            .clock
+            .nanos_between(self.poll_started.get(), self.clock.raw());
+        sched.picker.slice_expired(in_poll)
+    }
+
+    /// Runs aborted tasks once more, which drops their futures.
+    pub(crate) fn reap_aborted(&self) -> bool {
+        let mut reaped = false;
+        loop {
+            let next = self.reap.borrow_mut().pop();
+            match next {
+                Some(runnable) => {
+                    runnable.run();
+                    reaped = true;
+                }
+                None => return reaped,
+            }
+        }
+    }
+
+    /// Called by a task's future as it ends.
+    pub(crate) fn task_ended(&self, meta: &TaskMeta, _ending: Ending) {
+        let waker = self.tasks.borrow_mut().try_remove(meta.slot);
+        drop(waker);
+    }
+
+    pub(crate) fn propagates_panics(&self) -> bool {
+        self.config.panic_on_task_panic
+    }
+
+    pub(crate) fn stash_panic(&self, payload: Box<dyn Any + Send>) {
+        self.panic.set(Some(payload));
+    }
+
+    /// Runs every queued, woken and aborted task once with the abort flag set,
+    /// which drops their futures. Returns whether it ran anything.
+    fn cancel_queued(&self) -> bool {
+        let mut batch: Vec<Runnable> = Vec::new();
+        self.shared.drain(|runnable| batch.push(runnable));
+        batch.extend(self.wake_buf.borrow_mut().drain(..));
+        batch.append(&mut self.reap.borrow_mut());
+        for queue in &mut self.sched.borrow_mut().queues {
+            batch.extend(queue.drain());
+        }
+        let ran = !batch.is_empty();
+        for runnable in batch {
+            runnable.metadata().aborted.store(true, Ordering::Relaxed);
+            runnable.run();
+        }
+        ran
+    }
+}
+
+impl Drop for Core {
+    /// Ends every live task: wakes them all (so idle ones are scheduled), then
+    /// runs each once with the abort flag set, which drops its future on this
+    /// thread and resolves its handle to `Cancelled`.
+    fn drop(&mut self) {
+        let core = &*self;
+        core.running.set(true);
+        core.enter(|| {
+            loop {
+                let wakers: Vec<Waker> = core.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+                if wakers.is_empty() && core.shared.is_empty() {
+                    break;
+                }
+                wakers.into_iter().for_each(Waker::wake);
+                while core.cancel_queued() {}
+                if !core.tasks.borrow().is_empty() {
+                    // A wake from another thread has marked a task scheduled
+                    // but not pushed it into the inbox yet; it lands shortly.
+                    std::thread::yield_now();
+                }
+            }
+        });
+    }
+}
+
+pub(crate) fn nanos(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,130 @@
+//! Where wakes go: the fast path on the executor's thread, and the lock-free
+//! inbox for every other wake.
+//!
+//! A task's waker calls [`WakeRouter::schedule`] with the task's `Runnable`.
+//!
+//! - **On the executor's thread, while it is running** (a task waking itself
+//!   or another task, a spawn from inside a task): the runnable is pushed on
+//!   the executor's local wake buffer. No atomics beyond the waker's own.
+//! - **Anywhere else** (another thread, or the host runtime's timers and IO
+//!   on the executor's thread while the executor is parked): the runnable is
+//!   pushed on the [`Shared`] inbox, a lock-free queue, and the host task that
+//!   runs the executor is woken, once per batch of wakes.
+//!
+//! The executor drains the inbox at every poll boundary, so a remote wake of a
+//! task in a queue that deserves the CPU preempts the running slice as fast as
+//! a local one.
+//!
+//! # Invariant
+//!
+//! A `Runnable` pushed here is never dropped by this module: the inbox never
+//! refuses a push (it is never closed; a full bounded queue spills into an
+//! unbounded one), and only the executor pops it, on its own thread. A
+//! runnable in the inbox keeps its task, hence its `WakeRouter`, hence this
+//! `Shared`, alive, so the inbox cannot be dropped while it holds a runnable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use atomic_waker::AtomicWaker;
+use concurrent_queue::ConcurrentQueue;
+
+use crate::executor::Core;
+use crate::task::Runnable;
+
+/// Capacity of the preallocated inbox; more wakes at once spill into an
+/// unbounded queue, so a burst is never refused and steady state never allocates.
+const INBOX_CAPACITY: usize = 1024;
+
+/// The thread-safe half of an executor, shared with every task's waker.
+pub(crate) struct Shared {
+    inbox: ConcurrentQueue<Runnable>,
+    overflow: ConcurrentQueue<Runnable>,
+    /// Set when the inbox got wakes the executor has not drained yet; cleared
+    /// by the executor before draining. Lets remote wakers skip waking the host
+    /// when it has been woken already.
+    notified: AtomicBool,
+    /// The waker of the host task that runs the executor.
+    host: AtomicWaker,
+}
+
+impl Shared {
+    pub(crate) fn new() -> Self {
+        Shared {
+            inbox: ConcurrentQueue::bounded(INBOX_CAPACITY),
+            overflow: ConcurrentQueue::unbounded(),
+            notified: AtomicBool::new(false),
+            host: AtomicWaker::new(),
+        }
+    }
+
+    /// Registers the waker of the host task currently running the executor.
+    pub(crate) fn register_host(&self, waker: &std::task::Waker) {
+        self.host.register(waker);
+    }
+
+    /// Wakes the host task, if it is parked.
+    pub(crate) fn wake_host(&self) {
+        self.host.wake();
+    }
+
+    fn push(&self, runnable: Runnable) {
+        if let Err(full) = self.inbox.push(runnable) {
+            if let Err(refused) = self.overflow.push(full.into_inner()) {
+                // Unreachable: neither queue is ever closed. Leaking is the
+                // only sound choice on a foreign thread (see the invariant).
+                std::mem::forget(refused.into_inner());
+            }
+        }
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            self.host.wake();
+        }
+    }
+
+    /// Whether remote wakes are waiting. One relaxed load: cheap enough for
+    /// every poll boundary.
+    #[inline]
+    pub(crate) fn has_remote_wakes(&self) -> bool {
+        self.notified.load(Ordering::Relaxed)
+    }
+
+    /// Takes every waiting remote wake. Call on the executor's thread only.
+    pub(crate) fn drain(&self, mut each: impl FnMut(Runnable)) {
+        // Clear before popping: a push that lands after our last pop sets the
+        // flag again and wakes the host, so no wake is lost.
+        self.notified.swap(false, Ordering::AcqRel);
+        while let Ok(runnable) = self.inbox.pop() {
+            each(runnable);
+        }
+        while let Ok(runnable) = self.overflow.pop() {
+            each(runnable);
+        }
+    }
+
+    /// Whether the inbox is empty (used when the executor is dropped).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inbox.is_empty() && self.overflow.is_empty()
+    }
+}
+
+/// The schedule function of every task: routes a wake to the fast path or to
+/// the inbox.
+#[derive(Clone)]
+pub(crate) struct WakeRouter {
+    shared: Arc<Shared>,
+}
+
+impl WakeRouter {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        WakeRouter { shared }
+    }
+}
+
+impl WakeRouter {
+    /// Routes one wake: the fast path if possible, else the inbox.
+    pub(crate) fn schedule(&self, runnable: Runnable) {
+        if let Err(runnable) = Core::wake_local(&self.shared, runnable) {
+            self.shared.push(runnable);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+#![warn(unreachable_pub, rust_2018_idioms)]
+
+mod builder;
+mod clock;
+mod error;
+mod executor;
+mod inbox;
+mod join;
+mod key;
+mod picker;
+mod queue;
+mod run;
+mod task;
+mod yield_maybe;
+
+pub use builder::{
+    DEFAULT_DRIVER_YIELD, DEFAULT_MAX_POLLS_PER_YIELD, DEFAULT_MIN_SLICE, DEFAULT_SCHED_LATENCY,
+    ExecutorBuilder,
+};
+pub use clock::{Clock, ManualClock};
+pub use error::{BuildError, UnknownQueue};
+pub use executor::Executor;
+pub use join::{JoinError, JoinHandle, PanicError};
+pub use key::QueueKey;
+pub use queue::QueueHandle;
+pub use run::RunUntil;
+pub use task::TaskId;
+pub use yield_maybe::{YieldMaybe, yield_maybe};

@@ -1,0 +1,222 @@
+//! The executor loop: the future a host runtime polls to run the executor.
+//!
+//! Each poll by the host is a *turn*. A turn:
+//!
+//! 1. polls the `run_until` future if it was woken;
+//! 2. moves pending wakes (local buffer, remote inbox) into their queues, which
+//!    may flag the running slice for preemption;
+//! 3. drops the futures of aborted tasks;
+//! 4. asks for the next task (ending the slice when its queue is empty, its
+//!    time is up or it is preempted, and picking the next queue) and polls it;
+//! 5. charges the poll's time to the slice — one clock read per poll;
+//! 6. ends the turn, handing control back to the host, when no task is
+//!    runnable, or after `driver_yield` of polling or `max_polls_per_yield`
+//!    polls (then it wakes itself, so the host polls it again after its own
+//!    IO and timers).
+//!
+//! Several run futures may poll one executor (say `run()` spawned on a
+//! `LocalSet` while `run_until` is awaited elsewhere); tasks are run by
+//! whichever is polled. Each keeps its waker in the core's runner list, and
+//! the remote inbox wakes the one that registered last. When a run future
+//! finishes or is dropped, it wakes the others, so that one of them takes over
+//! the inbox.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
+
+use atomic_waker::AtomicWaker;
+use pin_project_lite::pin_project;
+
+use crate::executor::{Core, nanos};
+
+pin_project! {
+    /// The future returned by [`Executor::run_until`](crate::Executor::run_until)
+    /// and [`Executor::run`](crate::Executor::run): polling it runs the executor.
+    #[must_use = "the executor only runs while this future is polled"]
+    pub struct RunUntil<'a, F> {
+        core: &'a Core,
+        until: Arc<UntilWake>,
+        until_waker: Waker,
+        // Slot in the core's runner list while this future is polling it.
+        runner: Option<usize>,
+        #[pin]
+        future: F,
+    }
+
+    impl<'a, F> PinnedDrop for RunUntil<'a, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(slot) = this.runner.take() {
+                leave(this.core, slot);
+            }
+        }
+    }
+}
+
+/// The waker given to the `run_until` future: it marks the future for polling
+/// and wakes the host task that runs this particular run future.
+struct UntilWake {
+    woken: AtomicBool,
+    runner: AtomicWaker,
+}
+
+impl Wake for UntilWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        self.runner.wake();
+    }
+}
+
+impl<'a, F: Future> RunUntil<'a, F> {
+    pub(crate) fn new(core: &'a Core, future: F) -> Self {
+        let until = Arc::new(UntilWake {
+            woken: AtomicBool::new(true),
+            runner: AtomicWaker::new(),
+        });
+        RunUntil {
+            core,
+            until_waker: Waker::from(Arc::clone(&until)),
+            until,
+            runner: None,
+            future,
+        }
+    }
+}
+
+impl<F: Future> Future for RunUntil<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let core = *this.core;
+        if core.running.get() {
+            // Awaited inside one of this executor's own tasks: the loop up the
+            // stack is running the tasks already.
+            return this.future.poll(cx);
+        }
+        register(core, this.runner, cx.waker());
+        this.until.runner.register(cx.waker());
+
+        let mut future = this.future;
+        let until_waker = &*this.until_waker;
+        let mut output = None;
+        let _running = Running::enter(core);
+        let finished = core.enter(|| {
+            core.turn(cx, &this.until.woken, &mut || {
+                let mut until_cx = Context::from_waker(until_waker);
+                match future.as_mut().poll(&mut until_cx) {
+                    Poll::Ready(value) => {
+                        output = Some(value);
+                        true
+                    }
+                    Poll::Pending => false,
+                }
+            })
+        });
+        drop(_running);
+        match (finished, output) {
+            (true, Some(value)) => {
+                if let Some(slot) = this.runner.take() {
+                    leave(core, slot);
+                }
+                Poll::Ready(value)
+            }
+            _ => Poll::Pending,
+        }
+    }
+}
+
+/// Marks a turn in progress; cleared on every exit, unwinding included.
+struct Running<'a>(&'a Core);
+
+impl<'a> Running<'a> {
+    fn enter(core: &'a Core) -> Self {
+        core.running.set(true);
+        Running(core)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.set(false);
+    }
+}
+
+fn register(core: &Core, slot: &mut Option<usize>, waker: &Waker) {
+    core.shared.register_host(waker);
+    let mut runners = core.runners.borrow_mut();
+    match slot {
+        Some(slot) => {
+            let known = &mut runners[*slot];
+            if !known.will_wake(waker) {
+                known.clone_from(waker);
+            }
+        }
+        None => *slot = Some(runners.insert(waker.clone())),
+    }
+}
+
+fn leave(core: &Core, slot: usize) {
+    let others: Vec<Waker> = {
+        let mut runners = core.runners.borrow_mut();
+        runners.remove(slot);
+        runners.iter().map(|(_, waker)| waker.clone()).collect()
+    };
+    others.into_iter().for_each(Waker::wake);
+}
+
+impl Core {
+    /// One turn of the loop (see the module documentation). Returns `true` when
+    /// `poll_until` reported the `run_until` future finished.
+    fn turn(
+        &self,
+        cx: &mut Context<'_>,
+        until_woken: &AtomicBool,
+        poll_until: &mut dyn FnMut() -> bool,
+    ) -> bool {
+        let clock = &self.clock;
+        let driver_yield = nanos(self.config.driver_yield);
+        let max_polls = self.config.max_polls_per_yield;
+        let turn_start = clock.raw();
+        let mut last = turn_start;
+        let mut polls = 0;
+        loop {
+            if until_woken.load(Ordering::Relaxed) {
+                until_woken.store(false, Ordering::Relaxed);
+                if poll_until() {
+                    return true;
+                }
+            }
+            self.drain_wakes();
+            if !self.reap.borrow().is_empty() && self.reap_aborted() {
+                last = clock.raw();
+            }
+            let Some(runnable) = self.next_runnable() else {
+                return false;
+            };
+            self.poll_started.set(last);
+            runnable.run();
+            let now = clock.raw();
+            self.sched
+                .borrow_mut()
+                .picker
+                .charge(clock.nanos_between(last, now));
+            last = now;
+            if let Some(payload) = self.panic.take() {
+                std::panic::resume_unwind(payload);
+            }
+            polls += 1;
+            if polls >= max_polls || clock.nanos_between(turn_start, now) >= driver_yield {
+                cx.waker().wake_by_ref();
+                return false;
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Tasks: one allocation per spawn, and the wrapper future that decides how a
+//! task ends.
+//!
+//! A task is an [`async_task`] allocation holding, in one block: async-task's
+//! header (state and reference count), our [`TaskMeta`], the schedule function
+//! (an `Arc` of the executor's [`Shared`] half), and the future, whose memory
+//! is reused for the output. Spawning allocates nothing else.
+//!
+//! # How a task ends
+//!
+//! The future async-task runs is a [`TaskFuture`] around the user's future. It
+//! turns every ending into an output, so that the [`JoinHandle`] always gets
+//! one and the task is never closed without one:
+//!
+//! | ending                         | output                        |
+//! |--------------------------------|-------------------------------|
+//! | the future completes           | `Ok(value)`                   |
+//! | the future panics              | `Err(JoinError::Panic(..))`   |
+//! | `abort()`, or executor dropped | `Err(JoinError::Cancelled)`   |
+//!
+//! Cancellation is a flag in the metadata. The executor runs a cancelled task
+//! once more; the wrapper sees the flag, drops the user's future *without
+//! polling it* and completes. Dropping the executor does the same for every
+//! live task. So the executor never drops a [`Runnable`]: it always runs it,
+//! and futures are dropped on the executor's thread, inside the loop.
+//!
+//! When a task ends, the wrapper tells the executor (through the thread's
+//! current executor) which slot of the live-task index to free, and how the
+//! task ended.
+//!
+//! [`JoinHandle`]: crate::JoinHandle
+//! [`Shared`]: crate::inbox::Shared
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::executor::Core;
+use crate::inbox::WakeRouter;
+use crate::join::{JoinError, PanicError, panic_message};
+
+/// A task's identity, unique within its executor for the executor's lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TaskId(pub(crate) u64);
+
+impl TaskId {
+    /// The id as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for TaskId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "task {}", self.0)
+    }
+}
+
+/// Per-task data, stored in the task's allocation.
+///
+/// It must be `Sync` (wakers and join handles reach it from any thread); the
+/// fields the executor alone writes are plain values set at spawn.
+#[derive(Debug)]
+pub(crate) struct TaskMeta {
+    pub(crate) id: TaskId,
+    /// Index of the task's queue in the executor.
+    pub(crate) queue: usize,
+    /// Slot of the task in the executor's live-task index.
+    pub(crate) slot: usize,
+    /// Set by `JoinHandle::abort` and by the executor's drop: the next run
+    /// drops the future instead of polling it.
+    pub(crate) aborted: AtomicBool,
+}
+
+pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
+pub(crate) type Task<T> = async_task::Task<Result<T, JoinError>, TaskMeta>;
+
+/// How a task ended, as the executor's statistics see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    Completed,
+    Cancelled,
+    Panicked,
+}
+
+/// Allocates a task. The returned runnable is scheduled (ready to run); the
+/// caller owns it and decides where it goes.
+pub(crate) fn spawn<F>(meta: TaskMeta, future: F, router: WakeRouter) -> (Runnable, Task<F::Output>)
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let schedule = move |runnable| router.schedule(runnable);
+    // SAFETY: `spawn_unchecked` asks, for a future that is not `Send`, that its
+    // `Runnable` is only run and dropped on the thread that spawned it. Tasks
+    // are spawned on the executor's thread (the executor and its queue handles
+    // are `!Send`), and the executor runs every `Runnable` there and never
+    // drops one unrun: wakes from other threads only *move* the `Runnable`
+    // into the executor's inbox, which never refuses a push and is emptied on
+    // the executor's thread, including when the executor is dropped (see
+    // `Core::drop`). The schedule function is `Send + Sync + 'static`, so
+    // wakers may be used anywhere. The future borrows only the task's own
+    // metadata, which async-task keeps alive as long as the future.
+    //
+    // We use it instead of `spawn_local` for two things `spawn_local` cannot
+    // give: the wrapper reads the abort flag from its metadata without an
+    // extra allocation, and polls skip `spawn_local`'s per-poll thread check.
+    unsafe {
+        async_task::Builder::new()
+            .metadata(meta)
+            .spawn_unchecked(wrap(future), schedule)
+    }
+}
+
+/// The closure async-task calls with the task's metadata to build its future.
+fn wrap<'m, F>(future: F) -> impl FnOnce(&'m TaskMeta) -> TaskFuture<'m, F> {
+    move |meta| TaskFuture {
+        meta,
+        future: Some(future),
+    }
+}
+
+pin_project! {
+    /// The future async-task runs: the user's future plus the rules above.
+    struct TaskFuture<'m, F> {
+        meta: &'m TaskMeta,
+        // `None` once the user's future has been dropped.
+        #[pin]
+        future: Option<F>,
+    }
+}
+
+impl<F: Future> Future for TaskFuture<'_, F> {
+    type Output = Result<F::Output, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        // Relaxed is enough: the store in `abort` is followed by a wake, whose
+        // read-modify-write of the task state orders it before this run.
+        if this.meta.aborted.load(Ordering::Relaxed) {
+            this.future.set(None);
+            return finish(this.meta, Ending::Cancelled, Err(JoinError::Cancelled));
+        }
+        let Some(future) = this.future.as_mut().as_pin_mut() else {
+            // Not reachable: async-task never polls a completed future.
+            return Poll::Pending;
+        };
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                this.future.set(None);
+                finish(this.meta, Ending::Completed, Ok(value))
+            }
+            Err(payload) => {
+                this.future.set(None);
+                let error = match Core::with_current(|core| core.propagates_panics()) {
+                    Some(true) => {
+                        // The executor re-raises the original payload from its
+                        // run future; the handle keeps the message.
+                        let error = PanicError::from_message(panic_message(payload.as_ref()));
+                        Core::with_current(|core| core.stash_panic(payload));
+                        error
+                    }
+                    _ => PanicError::new(payload),
+                };
+                finish(this.meta, Ending::Panicked, Err(JoinError::Panic(error)))
+            }
+        }
+    }
+}
+
+fn finish<T>(meta: &TaskMeta, ending: Ending, output: T) -> Poll<T> {
+    Core::with_current(|core| core.task_ended(meta, ending));
+    Poll::Ready(output)
+}
+

@@ -1,0 +1,62 @@
+//! Cooperative yielding that costs nothing when nobody is waiting.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::executor::Core;
+
+/// Yields to the executor only if the running task should give up the thread:
+/// its queue's timeslice is over, or a task became runnable in a queue that
+/// should run first (preemption). Otherwise it completes at once.
+///
+/// Put it in long CPU-bound loops: the loop runs at full speed, and still
+/// gives the thread up within a slice when another queue deserves it.
+///
+/// Outside a clockworker executor it always yields once, like a plain
+/// `yield_now`, so a loop that relies on it never monopolises its runtime.
+///
+/// ```
+/// use clockworker::{ExecutorBuilder, yield_maybe};
+///
+/// let executor = ExecutorBuilder::new().with_queue((), 1).build().unwrap();
+/// let queue = executor.queue(()).unwrap();
+/// let sum = futures::executor::block_on(executor.run_until(async move {
+///     queue.spawn(async {
+///         let mut sum = 0u64;
+///         for i in 0..100_000 {
+///             sum += i;
+///             yield_maybe().await;
+///         }
+///         sum
+///     }).await
+/// }));
+/// assert_eq!(sum.unwrap(), 4_999_950_000);
+/// ```
+pub fn yield_maybe() -> YieldMaybe {
+    YieldMaybe { yielded: false }
+}
+
+/// Future returned by [`yield_maybe`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct YieldMaybe {
+    yielded: bool,
+}
+
+impl Future for YieldMaybe {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        let should_yield = Core::with_current(Core::should_yield).unwrap_or(true);
+        if !should_yield {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

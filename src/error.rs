@@ -43,7 +43,10 @@ impl fmt::Display for BuildError {
                 write!(f, "queue {key} has weight 0: weights must be at least 1")
             }
             BuildError::DuplicateKey { key } => {
-                write!(f, "queue {key} is configured twice: queue keys must be unique")
+                write!(
+                    f,
+                    "queue {key} is configured twice: queue keys must be unique"
+                )
             }
             BuildError::InvalidDuration { setting, reason } => {
                 write!(f, "invalid `{setting}`: {reason}")

@@ -371,7 +371,8 @@ impl Drop for Core {
         core.running.set(true);
         core.enter(|| {
             loop {
-                let wakers: Vec<Waker> = core.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+                let wakers: Vec<Waker> =
+                    core.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
                 if wakers.is_empty() && core.shared.is_empty() {
                     break;
                 }

@@ -7,10 +7,13 @@
 //!
 //! - A queue is **eligible** when `v ≤ V`: it has not received more than its
 //!   share so far.
-//! - Each waiting queue carries a **virtual deadline** `v + slice / w`. Among
-//!   the eligible queues, the earliest deadline runs next. A heavier queue gets
-//!   an earlier deadline for the same slice, hence lower latency, on top of the
-//!   larger share.
+//! - Each waiting queue carries a **virtual deadline** `v + sched_latency / w`,
+//!   set when it joins and renewed when it uses up a slice. Among the eligible
+//!   queues, the earliest deadline runs next; equal deadlines go first come,
+//!   first served. A heavier queue gets an earlier deadline, hence lower
+//!   latency, on top of the larger share. The request behind the deadline is
+//!   the same for every queue (`sched_latency`), so deadlines compare weights
+//!   only: a queue of equal weight never preempts, a heavier one does.
 //! - A queue that becomes runnable after idling **starts at `V`**: sleeping
 //!   banks no credit, so an idle queue cannot come back and monopolise the
 //!   thread.
@@ -30,7 +33,7 @@
 //! Eligibility is tested without division: `(v − base)·Σw ≤ Σ wᵢ·(vᵢ − base)`.
 //!
 //! Only the running queue's virtual runtime moves. Waiting queues therefore
-//! have fixed keys and live in two binary heaps: `pending`, by virtual runtime,
+//! have fixed keys (with an arrival sequence number to break ties) and live in two binary heaps: `pending`, by virtual runtime,
 //! for those not yet eligible, and `eligible`, by deadline. As `V` advances,
 //! queues move from `pending` to `eligible`; if `V` falls back (a queue that had
 //! run ahead goes idle), a queue popped from `eligible` is checked again and
@@ -118,9 +121,11 @@ pub(crate) enum SliceEnd {
 #[derive(Debug)]
 pub(crate) struct Picker {
     queues: Vec<Entity>,
-    pending: BinaryHeap<Reverse<(u128, usize)>>,
-    eligible: BinaryHeap<Reverse<(u128, usize)>>,
+    pending: BinaryHeap<Reverse<(u128, u64, usize)>>,
+    eligible: BinaryHeap<Reverse<(u128, u64, usize)>>,
     current: Option<Slice>,
+    /// Arrival order of waiting queues: the tie-breaker of both heaps.
+    seq: u64,
     /// Number of runnable queues, the running one included.
     runnable: usize,
     /// `Σ w` over runnable queues.
@@ -140,6 +145,7 @@ impl Picker {
             pending: BinaryHeap::with_capacity(weights.len()),
             eligible: BinaryHeap::with_capacity(weights.len()),
             current: None,
+            seq: 0,
             runnable: 0,
             load: 0,
             weighted_offset: 0,
@@ -237,20 +243,21 @@ impl Picker {
     }
 
     fn enqueue(&mut self, queue: usize) {
+        self.seq += 1;
         let entity = &self.queues[queue];
         let (vruntime, deadline) = (entity.vruntime, entity.deadline);
         if self.is_eligible(queue) {
-            self.eligible.push(Reverse((deadline, queue)));
+            self.eligible.push(Reverse((deadline, self.seq, queue)));
         } else {
-            self.pending.push(Reverse((vruntime, queue)));
+            self.pending.push(Reverse((vruntime, self.seq, queue)));
         }
         self.queues[queue].state = State::Waiting;
     }
 
     fn renew_deadline(&mut self, queue: usize) {
-        let len = self.slice_len();
+        let request = self.sched_latency;
         let entity = &mut self.queues[queue];
-        entity.deadline = entity.vruntime + entity.virtual_len(len);
+        entity.deadline = entity.vruntime + entity.virtual_len(request);
     }
 
     /// An idle queue got a runnable task. It joins at the average virtual
@@ -314,25 +321,26 @@ impl Picker {
             return None;
         }
         self.rebase();
-        while let Some(&Reverse((_, queue))) = self.pending.peek() {
+        while let Some(&Reverse((_, seq, queue))) = self.pending.peek() {
             if !self.is_eligible(queue) {
                 break;
             }
             self.pending.pop();
             self.eligible
-                .push(Reverse((self.queues[queue].deadline, queue)));
+                .push(Reverse((self.queues[queue].deadline, seq, queue)));
         }
         let queue = loop {
             match self.eligible.pop() {
-                Some(Reverse((_, queue))) if self.is_eligible(queue) => break queue,
-                Some(Reverse((_, queue))) => {
+                Some(Reverse((_, _, queue))) if self.is_eligible(queue) => break queue,
+                Some(Reverse((_, seq, queue))) => {
                     // `V` fell back since this queue was found eligible.
-                    self.pending.push(Reverse((self.queues[queue].vruntime, queue)));
+                    self.pending
+                        .push(Reverse((self.queues[queue].vruntime, seq, queue)));
                 }
                 // The queue with the least virtual runtime is always eligible
                 // (the minimum is never above the mean), so this only guards
                 // against a broken invariant.
-                None => break self.pending.pop()?.0.1,
+                None => break self.pending.pop()?.0.2,
             }
         };
         self.queues[queue].state = State::Running;
@@ -406,7 +414,10 @@ mod tests {
         for (q, &w) in weights.iter().enumerate() {
             let expected = f64::from(w) / f64::from(weight_sum);
             let got = cpu[q] as f64 / total as f64;
-            assert!((got - expected).abs() < 0.01, "queue {q}: {got} vs {expected}");
+            assert!(
+                (got - expected).abs() < 0.01,
+                "queue {q}: {got} vs {expected}"
+            );
         }
     }
 

@@ -177,4 +177,3 @@ fn finish<T>(meta: &TaskMeta, ending: Ending, output: T) -> Poll<T> {
     Core::with_current(|core| core.task_ended(meta, ending));
     Poll::Ready(output)
 }
-

@@ -61,7 +61,7 @@ async fn yield_once() {
 fn polls_and_local_wakes_do_not_allocate() {
     let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
     let queue = executor.queue(0).unwrap();
-    let counted = Arc::new(Cell::new(0u64));
+    let counted = std::rc::Rc::new(Cell::new(0u64));
     let counted2 = counted.clone();
     futures::executor::block_on(executor.run_until(async move {
         let task = queue.spawn(async move {
@@ -168,7 +168,6 @@ fn remote_wakes_do_not_allocate() {
                 allocations_here
             }
         });
-        let before = allocations();
         let before = allocations();
         go.store(true, Ordering::Release);
         for handle in handles {

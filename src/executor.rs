@@ -42,15 +42,14 @@ use slab::Slab;
 use crate::builder::Config;
 use crate::clock::Clock;
 use crate::error::UnknownQueue;
-use crate::inbox::{Shared, WakeRouter};
+use crate::context;
+use crate::inbox::Shared;
 use crate::join::JoinHandle;
 use crate::key::QueueKey;
 use crate::picker::{Picker, SliceEnd};
 use crate::queue::{QueueHandle, RunQueue};
 use crate::run::RunUntil;
 use crate::task::{self, Ending, Runnable, TaskId, TaskMeta};
-
-scoped_tls::scoped_thread_local!(static CURRENT: Core);
 
 /// A single-threaded executor with weighted queues.
 ///
@@ -127,16 +126,32 @@ pub(crate) struct Sched {
     pub(crate) preempt: bool,
 }
 
+impl Sched {
+    #[inline]
+    fn push(&mut self, runnable: Runnable) {
+        let queue = runnable.metadata().queue;
+        let was_empty = self.queues[queue].is_empty();
+        self.queues[queue].push(runnable);
+        if was_empty && self.picker.wake(queue) {
+            self.preempt = true;
+        }
+    }
+}
+
 /// The executor's single-threaded state.
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     pub(crate) clock: Clock,
     pub(crate) config: Config,
     pub(crate) sched: RefCell<Sched>,
-    /// Wakes from the executor's own thread during a turn, in order.
+    /// Wakes that found the scheduling state borrowed (a safety net; see `accept`).
     wake_buf: RefCell<VecDeque<Runnable>>,
     /// Aborted tasks waiting to be run once more, to drop their futures.
-    pub(crate) reap: RefCell<Vec<Runnable>>,
+    reap: RefCell<Vec<Runnable>>,
+    /// Whether `wake_buf` / `reap` may hold something: one `Cell` read per
+    /// poll instead of two `RefCell` borrows.
+    buffered: Cell<bool>,
+    reap_pending: Cell<bool>,
     /// Every live task's waker, so that dropping the executor reaches idle tasks.
     pub(crate) tasks: RefCell<Slab<Waker>>,
     next_id: Cell<u64>,
@@ -168,6 +183,8 @@ impl Core {
             }),
             wake_buf: RefCell::new(VecDeque::new()),
             reap: RefCell::new(Vec::new()),
+            buffered: Cell::new(false),
+            reap_pending: Cell::new(false),
             tasks: RefCell::new(Slab::new()),
             next_id: Cell::new(0),
             running: Cell::new(false),
@@ -179,32 +196,27 @@ impl Core {
 
     /// Runs `f` with this core installed as the thread's current executor.
     pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        CURRENT.set(self, f)
+        context::enter(self, f)
     }
 
     /// Calls `f` with the executor running a turn on this thread, if any.
+    #[inline]
     pub(crate) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
-        if CURRENT.is_set() {
-            Some(CURRENT.with(f))
-        } else {
-            None
-        }
+        context::with_current(f)
     }
 
-    /// The fast path of a wake: if the executor that owns `shared` is running
-    /// on this thread, queue the runnable locally. Otherwise hand it back.
-    pub(crate) fn wake_local(shared: &Arc<Shared>, runnable: Runnable) -> Result<(), Runnable> {
-        if !CURRENT.is_set() {
-            return Err(runnable);
-        }
-        CURRENT.with(|core| {
-            if Arc::ptr_eq(&core.shared, shared) {
-                core.wake_buf.borrow_mut().push_back(runnable);
-                Ok(())
-            } else {
-                Err(runnable)
+    /// The fast path of a wake: if the task's executor is running a turn on
+    /// this thread, put the task straight into its queue. Otherwise hand the
+    /// runnable back, for the inbox.
+    #[inline]
+    pub(crate) fn wake_local(runnable: Runnable) -> Result<(), Runnable> {
+        let mut runnable = Some(runnable);
+        Core::with_current(|core| {
+            if let Some(r) = runnable.take_if(|r| Arc::ptr_eq(&core.shared, &r.metadata().shared)) {
+                core.accept(r);
             }
-        })
+        });
+        runnable.map_or(Ok(()), Err)
     }
 
     pub(crate) fn spawn<F>(&self, queue: usize, future: F) -> JoinHandle<F::Output>
@@ -221,57 +233,79 @@ impl Core {
             queue,
             slot: entry.key(),
             aborted: AtomicBool::new(false),
+            shared: Arc::clone(&self.shared),
         };
-        let router = WakeRouter::new(Arc::clone(&self.shared));
-        let (runnable, task) = task::spawn(meta, future, router);
-        let waker = runnable.waker();
-        entry.insert(waker.clone());
+        let (runnable, task) = task::spawn(meta, future);
+        entry.insert(runnable.waker());
         drop(tasks);
-        self.wake_buf.borrow_mut().push_back(runnable);
+        self.accept(runnable);
         if !self.running.get() {
             // Spawned from outside a turn (e.g. by another task of the host):
             // the run future may be parked.
             self.shared.wake_host();
         }
-        JoinHandle::new(task, waker)
+        JoinHandle::new(task)
     }
 
     /// Moves every pending wake into its queue. Aborted tasks are set aside to
     /// be reaped by the loop. Runs no user code.
+    #[inline]
     pub(crate) fn drain_wakes(&self) {
         if self.shared.has_remote_wakes() {
-            self.shared.drain(|runnable| self.accept(runnable));
+            self.shared.drain(
+                |runnable| self.accept(runnable),
+                |slot| self.wake_slot(slot),
+            );
         }
-        loop {
-            let next = self.wake_buf.borrow_mut().pop_front();
-            match next {
-                Some(runnable) => self.accept(runnable),
-                None => break,
+        if self.buffered.replace(false) {
+            loop {
+                let next = self.wake_buf.borrow_mut().pop_front();
+                match next {
+                    Some(runnable) => self.accept(runnable),
+                    None => break,
+                }
             }
         }
     }
 
-    fn accept(&self, runnable: Runnable) {
-        let meta = runnable.metadata();
-        if meta.aborted.load(Ordering::Relaxed) {
-            self.reap.borrow_mut().push(runnable);
-            return;
-        }
-        let queue = meta.queue;
-        let mut sched = self.sched.borrow_mut();
-        let sched = &mut *sched;
-        let was_empty = sched.queues[queue].is_empty();
-        sched.queues[queue].push(runnable);
-        if was_empty && sched.picker.wake(queue) {
-            sched.preempt = true;
+    /// Wakes the live task in `slot`, if any. An abort request names the
+    /// slot of a task that may have ended since, and whose slot may now hold
+    /// another task: that task gets a spurious wake, which futures tolerate.
+    fn wake_slot(&self, slot: usize) {
+        let waker = self.tasks.borrow().get(slot).cloned();
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
-    /// The next task to poll: from the current slice's queue, or from the queue
-    /// the picker starts a slice for. `None` when nothing is runnable.
-    pub(crate) fn next_runnable(&self) -> Option<Runnable> {
+    /// Takes a runnable task: into its queue, or, if aborted, into the reap
+    /// list. Runs no user code, so it may run inside a wake.
+    #[inline]
+    fn accept(&self, runnable: Runnable) {
+        if runnable.metadata().aborted.load(Ordering::Relaxed) {
+            self.reap.borrow_mut().push(runnable);
+            self.reap_pending.set(true);
+            return;
+        }
+        match self.sched.try_borrow_mut() {
+            Ok(mut sched) => sched.push(runnable),
+            // Not reachable today (the scheduling state is never borrowed
+            // across user code), but a wake must never panic: buffer it.
+            Err(_) => {
+                self.wake_buf.borrow_mut().push_back(runnable);
+                self.buffered.set(true);
+            }
+        }
+    }
+
+    /// Charges `elapsed` nanoseconds of polling to the current slice, then
+    /// returns the next task to poll: from the current slice's queue, or from
+    /// the queue the picker starts a slice for. `None` when nothing is runnable.
+    #[inline]
+    pub(crate) fn charge_and_next(&self, elapsed: u64) -> Option<Runnable> {
         let mut sched = self.sched.borrow_mut();
         let sched = &mut *sched;
+        sched.picker.charge(elapsed);
         loop {
             if let Some(queue) = sched.picker.current() {
                 let end = if sched.queues[queue].is_empty() {
@@ -314,8 +348,13 @@ impl Core {
         sched.picker.slice_expired(in_poll)
     }
 
-    /// Runs aborted tasks once more, which drops their futures.
+    /// Runs aborted tasks once more, which drops their futures. Returns
+    /// whether there were any.
+    #[inline]
     pub(crate) fn reap_aborted(&self) -> bool {
+        if !self.reap_pending.replace(false) {
+            return false;
+        }
         let mut reaped = false;
         loop {
             let next = self.reap.borrow_mut().pop();
@@ -347,7 +386,7 @@ impl Core {
     /// which drops their futures. Returns whether it ran anything.
     fn cancel_queued(&self) -> bool {
         let mut batch: Vec<Runnable> = Vec::new();
-        self.shared.drain(|runnable| batch.push(runnable));
+        self.shared.drain(|runnable| batch.push(runnable), |_| {});
         batch.extend(self.wake_buf.borrow_mut().drain(..));
         batch.append(&mut self.reap.borrow_mut());
         for queue in &mut self.sched.borrow_mut().queues {

@@ -1,7 +1,7 @@
 //! Where wakes go: the fast path on the executor's thread, and the lock-free
 //! inbox for every other wake.
 //!
-//! A task's waker calls [`WakeRouter::schedule`] with the task's `Runnable`.
+//! A task's waker calls [`schedule`] with the task's `Runnable`.
 //!
 //! - **On the executor's thread, while it is running** (a task waking itself
 //!   or another task, a spawn from inside a task): the runnable is pushed on
@@ -20,7 +20,7 @@
 //! A `Runnable` pushed here is never dropped by this module: the inbox never
 //! refuses a push (it is never closed; a full bounded queue spills into an
 //! unbounded one), and only the executor pops it, on its own thread. A
-//! runnable in the inbox keeps its task, hence its `WakeRouter`, hence this
+//! runnable in the inbox keeps its task, hence its metadata, hence this
 //! `Shared`, alive, so the inbox cannot be dropped while it holds a runnable.
 
 use std::sync::Arc;
@@ -40,6 +40,9 @@ const INBOX_CAPACITY: usize = 1024;
 pub(crate) struct Shared {
     inbox: ConcurrentQueue<Runnable>,
     overflow: ConcurrentQueue<Runnable>,
+    /// Live-task slots whose tasks were aborted from a `JoinHandle`: the
+    /// executor wakes them, so that idle ones are reaped too.
+    aborts: ConcurrentQueue<usize>,
     /// Set when the inbox got wakes the executor has not drained yet; cleared
     /// by the executor before draining. Lets remote wakers skip waking the host
     /// when it has been woken already.
@@ -53,6 +56,7 @@ impl Shared {
         Shared {
             inbox: ConcurrentQueue::bounded(INBOX_CAPACITY),
             overflow: ConcurrentQueue::unbounded(),
+            aborts: ConcurrentQueue::unbounded(),
             notified: AtomicBool::new(false),
             host: AtomicWaker::new(),
         }
@@ -76,6 +80,17 @@ impl Shared {
                 std::mem::forget(refused.into_inner());
             }
         }
+        self.notify();
+    }
+
+    /// Asks the executor to wake the task in `slot` (see `JoinHandle::abort`).
+    pub(crate) fn request_abort(&self, slot: usize) {
+        // Never closed, so never refused.
+        let _ = self.aborts.push(slot);
+        self.notify();
+    }
+
+    fn notify(&self) {
         if !self.notified.swap(true, Ordering::AcqRel) {
             self.host.wake();
         }
@@ -88,8 +103,9 @@ impl Shared {
         self.notified.load(Ordering::Relaxed)
     }
 
-    /// Takes every waiting remote wake. Call on the executor's thread only.
-    pub(crate) fn drain(&self, mut each: impl FnMut(Runnable)) {
+    /// Takes every waiting remote wake and abort request. Call on the
+    /// executor's thread only.
+    pub(crate) fn drain(&self, mut each: impl FnMut(Runnable), mut abort: impl FnMut(usize)) {
         // Clear before popping: a push that lands after our last pop sets the
         // flag again and wakes the host, so no wake is lost.
         self.notified.swap(false, Ordering::AcqRel);
@@ -99,6 +115,9 @@ impl Shared {
         while let Ok(runnable) = self.overflow.pop() {
             each(runnable);
         }
+        while let Ok(slot) = self.aborts.pop() {
+            abort(slot);
+        }
     }
 
     /// Whether the inbox is empty (used when the executor is dropped).
@@ -107,24 +126,20 @@ impl Shared {
     }
 }
 
-/// The schedule function of every task: routes a wake to the fast path or to
-/// the inbox.
-#[derive(Clone)]
-pub(crate) struct WakeRouter {
-    shared: Arc<Shared>,
-}
-
-impl WakeRouter {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        WakeRouter { shared }
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("inbox", &(self.inbox.len() + self.overflow.len()))
+            .field("notified", &self.notified)
+            .finish_non_exhaustive()
     }
 }
 
-impl WakeRouter {
-    /// Routes one wake: the fast path if possible, else the inbox.
-    pub(crate) fn schedule(&self, runnable: Runnable) {
-        if let Err(runnable) = Core::wake_local(&self.shared, runnable) {
-            self.shared.push(runnable);
-        }
+/// The schedule function of every task: routes a wake to the fast path or to
+/// the inbox of the task's executor.
+pub(crate) fn schedule(runnable: Runnable) {
+    if let Err(runnable) = Core::wake_local(runnable) {
+        let shared = Arc::clone(&runnable.metadata().shared);
+        shared.push(runnable);
     }
 }

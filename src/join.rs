@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::task::{Task, TaskId};
 
@@ -134,24 +134,16 @@ pub struct JoinHandle<T> {
     /// `None` once the output was taken, or when the executor was already gone
     /// at spawn time.
     task: Option<Task<T>>,
-    /// Wakes the task so that an abort is noticed even when the task is idle.
-    waker: Option<Waker>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Task<T>, waker: Waker) -> Self {
-        JoinHandle {
-            task: Some(task),
-            waker: Some(waker),
-        }
+    pub(crate) fn new(task: Task<T>) -> Self {
+        JoinHandle { task: Some(task) }
     }
 
     /// A handle whose task never ran: it resolves to [`JoinError::Cancelled`].
     pub(crate) fn cancelled() -> Self {
-        JoinHandle {
-            task: None,
-            waker: None,
-        }
+        JoinHandle { task: None }
     }
 
     /// Aborts the task.
@@ -162,12 +154,15 @@ impl<T> JoinHandle<T> {
     /// (once the future is dropped). A task that already finished keeps its
     /// result. Can be called from any thread, any number of times.
     pub fn abort(&self) {
-        if let (Some(task), Some(waker)) = (&self.task, &self.waker) {
+        if let Some(task) = &self.task {
             if task.is_finished() {
                 return;
             }
-            task.metadata().aborted.store(true, Ordering::Release);
-            waker.wake_by_ref();
+            let meta = task.metadata();
+            meta.aborted.store(true, Ordering::Release);
+            // The executor wakes the task (it holds a waker for every live
+            // task), so an idle task is reaped too.
+            meta.shared.request_abort(meta.slot);
         }
     }
 
@@ -194,7 +189,6 @@ impl<T> Future for JoinHandle<T> {
         // output (see `task`), so the task never closes without one.
         let output = std::task::ready!(Pin::new(task).poll(cx));
         self.task = None;
-        self.waker = None;
         Poll::Ready(output)
     }
 }

@@ -4,6 +4,7 @@
 
 mod builder;
 mod clock;
+mod context;
 mod error;
 mod executor;
 mod inbox;

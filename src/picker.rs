@@ -267,10 +267,15 @@ impl Picker {
     /// would be picked ahead of the running queue (which is no longer eligible,
     /// or has a later deadline). The executor ends the slice at the next poll
     /// boundary.
+    #[inline]
     pub(crate) fn wake(&mut self, queue: usize) -> bool {
         if self.queues[queue].state != State::Idle {
             return false;
         }
+        self.join(queue)
+    }
+
+    fn join(&mut self, queue: usize) -> bool {
         self.update_current();
         if self.runnable == 0 {
             self.base = self.queues[queue].vruntime;

@@ -184,8 +184,9 @@ impl Core {
         let clock = &self.clock;
         let driver_yield = nanos(self.config.driver_yield);
         let max_polls = self.config.max_polls_per_yield;
-        let turn_start = clock.raw();
-        let mut last = turn_start;
+        let mut last = clock.raw();
+        let mut elapsed = 0;
+        let mut polled_nanos = 0;
         let mut polls = 0;
         loop {
             if until_woken.load(Ordering::Relaxed) {
@@ -195,25 +196,28 @@ impl Core {
                 }
             }
             self.drain_wakes();
-            if !self.reap.borrow().is_empty() && self.reap_aborted() {
+            if self.reap_aborted() {
+                // Dropping aborted futures is nobody's poll: not charged.
                 last = clock.raw();
             }
-            let Some(runnable) = self.next_runnable() else {
+            // The previous poll is charged here, together with the pick, to
+            // take the scheduling state once per poll.
+            let Some(runnable) = self.charge_and_next(std::mem::take(&mut elapsed)) else {
                 return false;
             };
             self.poll_started.set(last);
             runnable.run();
             let now = clock.raw();
-            self.sched
-                .borrow_mut()
-                .picker
-                .charge(clock.nanos_between(last, now));
+            elapsed = clock.nanos_between(last, now);
             last = now;
             if let Some(payload) = self.panic.take() {
+                self.sched.borrow_mut().picker.charge(elapsed);
                 std::panic::resume_unwind(payload);
             }
             polls += 1;
-            if polls >= max_polls || clock.nanos_between(turn_start, now) >= driver_yield {
+            polled_nanos += elapsed;
+            if polls >= max_polls || polled_nanos >= driver_yield {
+                self.sched.borrow_mut().picker.charge(elapsed);
                 cx.waker().wake_by_ref();
                 return false;
             }

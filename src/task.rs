@@ -3,7 +3,7 @@
 //!
 //! A task is an [`async_task`] allocation holding, in one block: async-task's
 //! header (state and reference count), our [`TaskMeta`], the schedule function
-//! (an `Arc` of the executor's [`Shared`] half), and the future, whose memory
+//! (a plain function: it finds the executor through the metadata), and the future, whose memory
 //! is reused for the output. Spawning allocates nothing else.
 //!
 //! # How a task ends
@@ -34,13 +34,14 @@
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
 use crate::executor::Core;
-use crate::inbox::WakeRouter;
+use crate::inbox::{self, Shared};
 use crate::join::{JoinError, PanicError, panic_message};
 
 /// A task's identity, unique within its executor for the executor's lifetime.
@@ -74,6 +75,10 @@ pub(crate) struct TaskMeta {
     /// Set by `JoinHandle::abort` and by the executor's drop: the next run
     /// drops the future instead of polling it.
     pub(crate) aborted: AtomicBool,
+    /// The executor's thread-safe half, where wakes go. Kept here rather than
+    /// in the schedule function so that the schedule function is zero-sized:
+    /// async-task then skips a waker clone and drop around every schedule.
+    pub(crate) shared: Arc<Shared>,
 }
 
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
@@ -89,12 +94,11 @@ pub(crate) enum Ending {
 
 /// Allocates a task. The returned runnable is scheduled (ready to run); the
 /// caller owns it and decides where it goes.
-pub(crate) fn spawn<F>(meta: TaskMeta, future: F, router: WakeRouter) -> (Runnable, Task<F::Output>)
+pub(crate) fn spawn<F>(meta: TaskMeta, future: F) -> (Runnable, Task<F::Output>)
 where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let schedule = move |runnable| router.schedule(runnable);
     // SAFETY: `spawn_unchecked` asks, for a future that is not `Send`, that its
     // `Runnable` is only run and dropped on the thread that spawned it. Tasks
     // are spawned on the executor's thread (the executor and its queue handles
@@ -102,7 +106,7 @@ where
     // drops one unrun: wakes from other threads only *move* the `Runnable`
     // into the executor's inbox, which never refuses a push and is emptied on
     // the executor's thread, including when the executor is dropped (see
-    // `Core::drop`). The schedule function is `Send + Sync + 'static`, so
+    // `Core::drop`). The schedule function is a plain `fn`, so
     // wakers may be used anywhere. The future borrows only the task's own
     // metadata, which async-task keeps alive as long as the future.
     //
@@ -112,7 +116,7 @@ where
     unsafe {
         async_task::Builder::new()
             .metadata(meta)
-            .spawn_unchecked(wrap(future), schedule)
+            .spawn_unchecked(wrap(future), inbox::schedule)
     }
 }
 

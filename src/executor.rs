@@ -298,14 +298,18 @@ impl Core {
         }
     }
 
-    /// Charges `elapsed` nanoseconds of polling to the current slice, then
-    /// returns the next task to poll: from the current slice's queue, or from
-    /// the queue the picker starts a slice for. `None` when nothing is runnable.
+    /// Charges a poll's nanoseconds to the current slice.
     #[inline]
-    pub(crate) fn charge_and_next(&self, elapsed: u64) -> Option<Runnable> {
+    pub(crate) fn charge(&self, elapsed: u64) {
+        self.sched.borrow_mut().picker.charge(elapsed);
+    }
+
+    /// The next task to poll: from the current slice's queue, or from the
+    /// queue the picker starts a slice for. `None` when nothing is runnable.
+    #[inline]
+    pub(crate) fn next_runnable(&self) -> Option<Runnable> {
         let mut sched = self.sched.borrow_mut();
         let sched = &mut *sched;
-        sched.picker.charge(elapsed);
         loop {
             if let Some(queue) = sched.picker.current() {
                 let end = if sched.queues[queue].is_empty() {

@@ -185,7 +185,6 @@ impl Core {
         let driver_yield = nanos(self.config.driver_yield);
         let max_polls = self.config.max_polls_per_yield;
         let mut last = clock.raw();
-        let mut elapsed = 0;
         let mut polled_nanos = 0;
         let mut polls = 0;
         loop {
@@ -200,24 +199,23 @@ impl Core {
                 // Dropping aborted futures is nobody's poll: not charged.
                 last = clock.raw();
             }
-            // The previous poll is charged here, together with the pick, to
-            // take the scheduling state once per poll.
-            let Some(runnable) = self.charge_and_next(std::mem::take(&mut elapsed)) else {
+            let Some(runnable) = self.next_runnable() else {
                 return false;
             };
             self.poll_started.set(last);
             runnable.run();
             let now = clock.raw();
-            elapsed = clock.nanos_between(last, now);
+            let elapsed = clock.nanos_between(last, now);
             last = now;
+            // Charged before the next drain, so that queues woken meanwhile
+            // join at an average that includes this poll.
+            self.charge(elapsed);
             if let Some(payload) = self.panic.take() {
-                self.sched.borrow_mut().picker.charge(elapsed);
                 std::panic::resume_unwind(payload);
             }
             polls += 1;
             polled_nanos += elapsed;
             if polls >= max_polls || polled_nanos >= driver_yield {
-                self.sched.borrow_mut().picker.charge(elapsed);
                 cx.waker().wake_by_ref();
                 return false;
             }

@@ -41,8 +41,8 @@ use slab::Slab;
 
 use crate::builder::Config;
 use crate::clock::Clock;
-use crate::error::UnknownQueue;
 use crate::context;
+use crate::error::UnknownQueue;
 use crate::inbox::Shared;
 use crate::join::JoinHandle;
 use crate::key::QueueKey;
@@ -413,7 +413,9 @@ impl Drop for Core {
         let core = &*self;
         core.running.set(true);
         core.enter(|| {
+            let mut stalled_since = None;
             loop {
+                let live = core.tasks.borrow().len();
                 let wakers: Vec<Waker> =
                     core.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
                 if wakers.is_empty() && core.shared.is_empty() {
@@ -421,15 +423,28 @@ impl Drop for Core {
                 }
                 wakers.into_iter().for_each(Waker::wake);
                 while core.cancel_queued() {}
-                if !core.tasks.borrow().is_empty() {
-                    // A wake from another thread has marked a task scheduled
-                    // but not pushed it into the inbox yet; it lands shortly.
-                    std::thread::yield_now();
+                if core.tasks.borrow().len() < live {
+                    stalled_since = None;
+                    continue;
                 }
+                // A wake from another thread has marked a task scheduled but
+                // not pushed it into the inbox yet; it lands within moments.
+                // Every task ends through its own future, so a task that never
+                // lands would be a bug: rather than hang, give up after a
+                // generous wait and leak it.
+                let since = *stalled_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > STALLED_DROP_LIMIT {
+                    break;
+                }
+                std::thread::yield_now();
             }
         });
     }
 }
+
+/// How long dropping the executor waits for a task woken by another thread to
+/// arrive in the inbox before giving up on it.
+const STALLED_DROP_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(crate) fn nanos(duration: std::time::Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)

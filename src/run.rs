@@ -197,7 +197,9 @@ impl Core {
             self.drain_wakes();
             if self.reap_aborted() {
                 // Dropping aborted futures is nobody's poll: not charged.
+                // Their `Drop` may have woken tasks: take those wakes too.
                 last = clock.raw();
+                continue;
             }
             let Some(runnable) = self.next_runnable() else {
                 return false;

@@ -142,38 +142,58 @@ impl<F: Future> Future for TaskFuture<'_, F> {
     type Output = Result<F::Output, JoinError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
+        let mut future = this.future;
         // Relaxed is enough: the store in `abort` is followed by a wake, whose
         // read-modify-write of the task state orders it before this run.
-        if this.meta.aborted.load(Ordering::Relaxed) {
-            this.future.set(None);
-            return finish(this.meta, Ending::Cancelled, Err(JoinError::Cancelled));
-        }
-        let Some(future) = this.future.as_mut().as_pin_mut() else {
-            // Not reachable: async-task never polls a completed future.
-            return Poll::Pending;
-        };
-        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+        let aborted = this.meta.aborted.load(Ordering::Relaxed);
+        // User code runs in here: the future's `poll`, and its `Drop`, which
+        // may panic too. Either way the task ends with an output.
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            if aborted {
+                future.set(None);
+                return Poll::Ready(None);
+            }
+            let Some(running) = future.as_mut().as_pin_mut() else {
+                // Not reachable: async-task never polls a completed future.
+                return Poll::Pending;
+            };
+            let value = std::task::ready!(running.poll(cx));
+            future.set(None);
+            Poll::Ready(Some(value))
+        }));
+        match outcome {
             Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => {
-                this.future.set(None);
-                finish(this.meta, Ending::Completed, Ok(value))
+            Ok(Poll::Ready(Some(value))) => finish(this.meta, Ending::Completed, Ok(value)),
+            Ok(Poll::Ready(None)) => {
+                finish(this.meta, Ending::Cancelled, Err(JoinError::Cancelled))
             }
             Err(payload) => {
-                this.future.set(None);
-                let error = match Core::with_current(|core| core.propagates_panics()) {
-                    Some(true) => {
-                        // The executor re-raises the original payload from its
-                        // run future; the handle keeps the message.
-                        let error = PanicError::from_message(panic_message(payload.as_ref()));
-                        Core::with_current(|core| core.stash_panic(payload));
-                        error
-                    }
-                    _ => PanicError::new(payload),
-                };
+                // The future panicked in `poll` (and is dropped here) or in
+                // `Drop` (and is gone: an assignment whose drop unwinds still
+                // stores the new value). A second panic from this drop is
+                // swallowed: the first one is the one to report.
+                if future.is_some() {
+                    let _ = catch_unwind(AssertUnwindSafe(|| future.set(None)));
+                }
+                let error = panic_error(payload);
                 finish(this.meta, Ending::Panicked, Err(JoinError::Panic(error)))
             }
         }
+    }
+}
+
+/// The error a panicked task's handle reports. When the executor propagates
+/// panics, it re-raises the original payload from its run future, and the
+/// handle keeps the message.
+fn panic_error(payload: Box<dyn std::any::Any + Send>) -> PanicError {
+    match Core::with_current(|core| core.propagates_panics()) {
+        Some(true) => {
+            let error = PanicError::from_message(panic_message(payload.as_ref()));
+            Core::with_current(|core| core.stash_panic(payload));
+            error
+        }
+        _ => PanicError::new(payload),
     }
 }
 

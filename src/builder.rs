@@ -8,6 +8,7 @@ use crate::clock::Clock;
 use crate::error::BuildError;
 use crate::executor::Executor;
 use crate::key::QueueKey;
+use crate::scheduler::{RunnableFifo, Scheduler};
 
 /// Default target period in which every runnable queue gets a turn.
 pub const DEFAULT_SCHED_LATENCY: Duration = Duration::from_millis(2);
@@ -59,11 +60,25 @@ pub(crate) struct Config {
 /// async polls, which typically last microseconds: with two busy queues each
 /// gets 1 ms turns, short enough that a waiting queue is never far from its
 /// turn, long enough that switching queues costs nothing measurable.
-#[derive(Debug)]
 pub struct ExecutorBuilder<K> {
-    queues: Vec<(K, u32)>,
+    queues: Vec<(K, u32, Box<dyn Scheduler>)>,
     config: Config,
     clock: Option<Clock>,
+}
+
+impl<K: std::fmt::Debug> std::fmt::Debug for ExecutorBuilder<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let queues: Vec<_> = self
+            .queues
+            .iter()
+            .map(|(key, weight, _)| (key, weight))
+            .collect();
+        f.debug_struct("ExecutorBuilder")
+            .field("queues", &queues)
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .finish()
+    }
 }
 
 impl<K: QueueKey> Default for ExecutorBuilder<K> {
@@ -91,8 +106,25 @@ impl<K: QueueKey> ExecutorBuilder<K> {
     /// Adds a queue. When several queues have runnable tasks, each gets CPU in
     /// proportion to its `weight`. Tasks within the queue run in the order they
     /// became runnable.
-    pub fn with_queue(mut self, key: K, weight: u32) -> Self {
-        self.queues.push((key, weight));
+    pub fn with_queue(self, key: K, weight: u32) -> Self {
+        self.with_queue_scheduler(key, weight, RunnableFifo::new())
+    }
+
+    /// Adds a queue whose tasks are ordered by `scheduler`: one of the
+    /// built-in ones ([`LAS`](crate::LAS), [`ArrivalFifo`](crate::ArrivalFifo),
+    /// [`Edf`](crate::Edf), [`GroupFair`](crate::GroupFair),
+    /// [`RunnableFifo`]) or your own [`Scheduler`].
+    ///
+    /// ```
+    /// use clockworker::{ExecutorBuilder, LAS};
+    ///
+    /// let _executor = ExecutorBuilder::new()
+    ///     .with_queue_scheduler(0, 1, LAS::new())
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn with_queue_scheduler(mut self, key: K, weight: u32, scheduler: impl Scheduler) -> Self {
+        self.queues.push((key, weight, Box::new(scheduler)));
         self
     }
 
@@ -147,7 +179,7 @@ impl<K: QueueKey> ExecutorBuilder<K> {
             return Err(BuildError::NoQueues);
         }
         let mut seen = HashSet::with_capacity(self.queues.len());
-        for (key, weight) in &self.queues {
+        for (key, weight, _) in &self.queues {
             if *weight == 0 {
                 return Err(BuildError::ZeroWeight {
                     key: format!("{key:?}"),

@@ -34,7 +34,7 @@ use std::fmt;
 use std::future::{Future, Pending};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Waker;
 
 use slab::Slab;
@@ -47,8 +47,9 @@ use crate::inbox::Shared;
 use crate::join::JoinHandle;
 use crate::key::QueueKey;
 use crate::picker::{Picker, SliceEnd};
-use crate::queue::{QueueHandle, RunQueue};
+use crate::queue::{GroupChoice, QueueHandle, RunQueue, SpawnOptions};
 use crate::run::RunUntil;
+use crate::scheduler::{Scheduler, TaskInfo};
 use crate::task::{self, Ending, Runnable, TaskId, TaskMeta};
 
 /// A single-threaded executor with weighted queues.
@@ -66,14 +67,19 @@ pub struct Executor<K: QueueKey> {
 }
 
 impl<K: QueueKey> Executor<K> {
-    pub(crate) fn new(queues: Vec<(K, u32)>, config: Config, clock: Clock) -> Self {
-        let weights: Vec<u32> = queues.iter().map(|(_, weight)| *weight).collect();
-        let core = Core::new(&weights, config, clock);
-        let queues = queues
-            .into_iter()
-            .enumerate()
-            .map(|(index, (key, _))| (key, index))
-            .collect();
+    pub(crate) fn new(
+        queues: Vec<(K, u32, Box<dyn Scheduler>)>,
+        config: Config,
+        clock: Clock,
+    ) -> Self {
+        let mut keys = HashMap::with_capacity(queues.len());
+        let mut schedulers = Vec::with_capacity(queues.len());
+        for (index, (key, weight, scheduler)) in queues.into_iter().enumerate() {
+            keys.insert(key, index);
+            schedulers.push((weight, scheduler));
+        }
+        let core = Core::new(schedulers, config, clock);
+        let queues = keys;
         Executor {
             core: Rc::new(core),
             queues,
@@ -159,6 +165,16 @@ pub(crate) struct Core {
     pub(crate) running: Cell<bool>,
     /// Raw clock reading at the start of the current poll.
     pub(crate) poll_started: Cell<u64>,
+    /// Raw clock reading at the end of the last poll and the poll's length,
+    /// taken by the task's own future as it returns (the one clock read per
+    /// poll), for the loop to pick up.
+    poll_ended: Cell<Option<(u64, u64)>>,
+    /// Executor-clock nanoseconds as of the last clock read.
+    now: Cell<u64>,
+    /// Raw reading that executor-clock nanoseconds count from.
+    origin: u64,
+    /// Group of the task being polled, inherited by the tasks it spawns.
+    polling_group: Cell<Option<u64>>,
     /// The payload of a task panic to re-raise from the run future.
     pub(crate) panic: Cell<Option<Box<dyn Any + Send>>>,
     /// Wakers of the run futures currently polling this executor; see `run`.
@@ -166,7 +182,10 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    fn new(weights: &[u32], config: Config, clock: Clock) -> Self {
+    fn new(queues: Vec<(u32, Box<dyn Scheduler>)>, config: Config, clock: Clock) -> Self {
+        let weights: Vec<u32> = queues.iter().map(|(weight, _)| *weight).collect();
+        let weights = &weights[..];
+        let origin = clock.raw();
         let picker = Picker::new(
             weights,
             nanos(config.sched_latency),
@@ -178,7 +197,10 @@ impl Core {
             config,
             sched: RefCell::new(Sched {
                 picker,
-                queues: weights.iter().map(|_| RunQueue::default()).collect(),
+                queues: queues
+                    .into_iter()
+                    .map(|(_, scheduler)| RunQueue::new(scheduler))
+                    .collect(),
                 preempt: false,
             }),
             wake_buf: RefCell::new(VecDeque::new()),
@@ -189,6 +211,10 @@ impl Core {
             next_id: Cell::new(0),
             running: Cell::new(false),
             poll_started: Cell::new(0),
+            poll_ended: Cell::new(None),
+            now: Cell::new(0),
+            origin,
+            polling_group: Cell::new(None),
             panic: Cell::new(None),
             runners: RefCell::new(Slab::new()),
         }
@@ -219,13 +245,33 @@ impl Core {
         runnable.map_or(Ok(()), Err)
     }
 
-    pub(crate) fn spawn<F>(&self, queue: usize, future: F) -> JoinHandle<F::Output>
+    pub(crate) fn spawn<F>(
+        &self,
+        queue: usize,
+        future: F,
+        options: SpawnOptions,
+    ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
         let id = TaskId(self.next_id.get());
         self.next_id.set(id.0 + 1);
+        let group = match options.group {
+            GroupChoice::Inherit => self.polling_group.get(),
+            GroupChoice::Ungrouped => None,
+            GroupChoice::Group(group) => Some(group),
+        };
+        let group = group.map(|group| {
+            let state = self.sched.borrow_mut().queues[queue].group(group);
+            state.live.fetch_add(1, Ordering::Relaxed);
+            state
+        });
+        let arrival = if self.running.get() {
+            self.now.get()
+        } else {
+            self.clock.nanos_between(self.origin, self.clock.raw())
+        };
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let meta = TaskMeta {
@@ -234,6 +280,13 @@ impl Core {
             slot: entry.key(),
             aborted: AtomicBool::new(false),
             shared: Arc::clone(&self.shared),
+            group,
+            arrival,
+            deadline: options
+                .deadline
+                .map(|within| arrival.saturating_add(nanos(within))),
+            runnable_since: AtomicU64::new(arrival),
+            service: AtomicU64::new(0),
         };
         let (runnable, task) = task::spawn(meta, future);
         entry.insert(runnable.waker());
@@ -287,6 +340,10 @@ impl Core {
             self.reap_pending.set(true);
             return;
         }
+        runnable
+            .metadata()
+            .runnable_since
+            .store(self.now.get(), Ordering::Relaxed);
         match self.sched.try_borrow_mut() {
             Ok(mut sched) => sched.push(runnable),
             // Not reachable today (the scheduling state is never borrowed
@@ -364,18 +421,81 @@ impl Core {
             let next = self.reap.borrow_mut().pop();
             match next {
                 Some(runnable) => {
+                    self.poll_started.set(self.clock.raw());
                     runnable.run();
                     reaped = true;
                 }
-                None => return reaped,
+                None => {
+                    // Reaping is nobody's poll.
+                    self.poll_ended.set(None);
+                    return reaped;
+                }
             }
         }
     }
 
-    /// Called by a task's future as it ends.
-    pub(crate) fn task_ended(&self, meta: &TaskMeta, _ending: Ending) {
+    /// Called by a task's future at the end of every poll: takes the poll's
+    /// one clock reading, charges the poll to the task and its group, tells
+    /// the queue's scheduler, and, if the task ended, frees what it held.
+    pub(crate) fn poll_done(&self, meta: &TaskMeta, ending: Option<Ending>) {
+        let now = self.clock.raw();
+        let elapsed = self.clock.nanos_between(self.poll_started.get(), now);
+        self.poll_ended.set(Some((now, elapsed)));
+        meta.add_service(elapsed);
+        let Ok(mut sched) = self.sched.try_borrow_mut() else {
+            return;
+        };
+        let queue = &mut sched.queues[meta.queue];
+        queue
+            .scheduler
+            .polled(&TaskInfo::of(meta), elapsed, ending.is_some());
+        if ending.is_none() {
+            return;
+        }
+        queue.scheduler.task_gone(meta.id);
+        if let Some(group) = &meta.group {
+            if group.live.fetch_sub(1, Ordering::Relaxed) == 1 {
+                queue.groups.remove(&group.id);
+                queue.scheduler.group_gone(group.id);
+            }
+        }
+        drop(sched);
         let waker = self.tasks.borrow_mut().try_remove(meta.slot);
         drop(waker);
+    }
+
+    /// Takes the clock reading of the poll that just ended, if its future
+    /// took one (the executor's own future always does).
+    #[inline]
+    pub(crate) fn take_poll_end(&self) -> Option<(u64, u64)> {
+        self.poll_ended.take()
+    }
+
+    /// Moves the executor clock to `raw` (a turn starts).
+    pub(crate) fn set_now_raw(&self, raw: u64) {
+        self.now.set(self.clock.nanos_between(self.origin, raw));
+    }
+
+    /// Moves the executor clock forward by a poll's length.
+    #[inline]
+    pub(crate) fn advance_now(&self, elapsed: u64) {
+        self.now.set(self.now.get() + elapsed);
+    }
+
+    /// Notes the group of the task about to be polled, for inheritance.
+    #[inline]
+    pub(crate) fn set_polling_group(&self, group: Option<u64>) {
+        self.polling_group.set(group);
+    }
+
+    /// Queues a task that a scheduler dropped, to be cancelled by the loop.
+    pub(crate) fn reap_later(runnable: Runnable) {
+        let leftover = Core::with_current(|core| {
+            core.reap.borrow_mut().push(runnable);
+            core.reap_pending.set(true);
+        });
+        // No executor running here: the runnable was dropped with it (closed).
+        let _ = leftover;
     }
 
     pub(crate) fn propagates_panics(&self) -> bool {
@@ -394,7 +514,9 @@ impl Core {
         batch.extend(self.wake_buf.borrow_mut().drain(..));
         batch.append(&mut self.reap.borrow_mut());
         for queue in &mut self.sched.borrow_mut().queues {
-            batch.extend(queue.drain());
+            while let Some(runnable) = queue.pop() {
+                batch.push(runnable);
+            }
         }
         let ran = !batch.is_empty();
         for runnable in batch {

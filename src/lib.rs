@@ -7,12 +7,14 @@ mod clock;
 mod context;
 mod error;
 mod executor;
+mod group;
 mod inbox;
 mod join;
 mod key;
 mod picker;
 mod queue;
 mod run;
+mod scheduler;
 mod task;
 mod yield_maybe;
 
@@ -23,9 +25,13 @@ pub use builder::{
 pub use clock::{Clock, ManualClock};
 pub use error::{BuildError, UnknownQueue};
 pub use executor::Executor;
+pub use group::group_id;
 pub use join::{JoinError, JoinHandle, PanicError};
 pub use key::QueueKey;
-pub use queue::QueueHandle;
+pub use queue::{QueueHandle, TaskBuilder};
 pub use run::RunUntil;
+pub use scheduler::{
+    ArrivalFifo, Edf, GroupFair, LAS, ReadyTask, RunnableFifo, Scheduler, TaskInfo,
+};
 pub use task::TaskId;
 pub use yield_maybe::{YieldMaybe, yield_maybe};

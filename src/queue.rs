@@ -1,12 +1,17 @@
 //! Queues: the handle users spawn through, and each queue's run queue.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::hash::Hash;
 use std::rc::Weak;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::executor::Core;
+use crate::group::{GroupState, IdHasher, group_id};
 use crate::join::JoinHandle;
+use crate::scheduler::{ReadyTask, Scheduler};
 use crate::task::Runnable;
 
 /// A handle to one queue of an executor, for spawning tasks into it.
@@ -30,6 +35,8 @@ impl QueueHandle {
     ///
     /// The future does not need to be `Send`: it only ever runs on the
     /// executor's thread. It starts running the next time the executor polls.
+    /// Spawned from inside a task that has a group, it joins the same group
+    /// (use [`task`](Self::task) to choose otherwise).
     ///
     /// ```
     /// use clockworker::ExecutorBuilder;
@@ -48,8 +55,88 @@ impl QueueHandle {
         F: Future + 'static,
         F::Output: 'static,
     {
-        match self.core.upgrade() {
-            Some(core) => core.spawn(self.queue, future),
+        self.task().spawn(future)
+    }
+
+    /// A builder for a task in the group named `key` (any `Hash` value): a
+    /// tenant, a stream, a request. Schedulers such as [`LAS`](crate::LAS) and
+    /// [`GroupFair`](crate::GroupFair) treat a group's tasks as one.
+    ///
+    /// ```
+    /// # use clockworker::ExecutorBuilder;
+    /// # let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    /// # let queue = executor.queue(0).unwrap();
+    /// queue.group("tenant1").spawn(async { /* some task */ });
+    /// queue.group(42u64).spawn(async { /* some task */ });
+    /// ```
+    pub fn group<G: Hash>(&self, key: G) -> TaskBuilder<'_> {
+        self.task().group(key)
+    }
+
+    /// A builder for a task with options: group, deadline.
+    pub fn task(&self) -> TaskBuilder<'_> {
+        TaskBuilder {
+            queue: self,
+            options: SpawnOptions::default(),
+        }
+    }
+}
+
+/// Which group a new task joins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum GroupChoice {
+    /// The group of the task that spawns it, if any.
+    #[default]
+    Inherit,
+    /// No group.
+    Ungrouped,
+    /// The group with this id.
+    Group(u64),
+}
+
+/// Options of a spawn, gathered by [`TaskBuilder`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SpawnOptions {
+    pub(crate) group: GroupChoice,
+    pub(crate) deadline: Option<Duration>,
+}
+
+/// Spawns a task with options. From [`QueueHandle::task`] or [`QueueHandle::group`].
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a TaskBuilder spawns nothing until `spawn` is called"]
+pub struct TaskBuilder<'a> {
+    queue: &'a QueueHandle,
+    options: SpawnOptions,
+}
+
+impl TaskBuilder<'_> {
+    /// The task joins the group named `key`.
+    pub fn group<G: Hash>(mut self, key: G) -> Self {
+        self.options.group = GroupChoice::Group(group_id(&key));
+        self
+    }
+
+    /// The task has no group, even when spawned from a grouped task.
+    pub fn no_group(mut self) -> Self {
+        self.options.group = GroupChoice::Ungrouped;
+        self
+    }
+
+    /// The task should finish within `within` of now. The [`Edf`](crate::Edf)
+    /// scheduler runs tasks by deadline; other schedulers ignore it.
+    pub fn deadline(mut self, within: Duration) -> Self {
+        self.options.deadline = Some(within);
+        self
+    }
+
+    /// Spawns the task; see [`QueueHandle::spawn`].
+    pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        match self.queue.core.upgrade() {
+            Some(core) => core.spawn(self.queue.queue, future, self.options),
             None => JoinHandle::cancelled(),
         }
     }
@@ -64,29 +151,58 @@ impl fmt::Debug for QueueHandle {
     }
 }
 
-/// The runnable tasks of one queue, in the order they became runnable.
-#[derive(Default)]
+/// One queue's runnable tasks (held by its scheduler) and its live groups.
 pub(crate) struct RunQueue {
-    tasks: VecDeque<Runnable>,
+    pub(crate) scheduler: Box<dyn Scheduler>,
+    /// Tasks held by the scheduler, counted here so that the hot path asks
+    /// `is_empty` without a dynamic call.
+    len: usize,
+    /// Groups with live tasks in this queue.
+    pub(crate) groups: HashMap<u64, Arc<GroupState>, IdHasher>,
 }
 
 impl RunQueue {
+    pub(crate) fn new(scheduler: Box<dyn Scheduler>) -> Self {
+        RunQueue {
+            scheduler,
+            len: 0,
+            groups: HashMap::default(),
+        }
+    }
+
     #[inline]
     pub(crate) fn push(&mut self, runnable: Runnable) {
-        self.tasks.push_back(runnable);
+        self.len += 1;
+        self.scheduler.push(ReadyTask::new(runnable));
     }
 
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<Runnable> {
-        self.tasks.pop_front()
+        match self.scheduler.pop() {
+            Some(task) => {
+                self.len -= 1;
+                Some(task.into_runnable())
+            }
+            None => {
+                // Only a scheduler that lost tasks gets here; those tasks
+                // were cancelled when it dropped them.
+                self.len = 0;
+                None
+            }
+        }
     }
 
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.len == 0
     }
 
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Runnable> + '_ {
-        self.tasks.drain(..)
+    /// The group named `id`, created if it has no live task yet.
+    pub(crate) fn group(&mut self, id: u64) -> Arc<GroupState> {
+        Arc::clone(
+            self.groups
+                .entry(id)
+                .or_insert_with(|| Arc::new(GroupState::new(id))),
+        )
     }
 }

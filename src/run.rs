@@ -185,6 +185,7 @@ impl Core {
         let driver_yield = nanos(self.config.driver_yield);
         let max_polls = self.config.max_polls_per_yield;
         let mut last = clock.raw();
+        self.set_now_raw(last);
         let mut polled_nanos = 0;
         let mut polls = 0;
         loop {
@@ -199,16 +200,23 @@ impl Core {
                 // Dropping aborted futures is nobody's poll: not charged.
                 // Their `Drop` may have woken tasks: take those wakes too.
                 last = clock.raw();
+                self.set_now_raw(last);
                 continue;
             }
             let Some(runnable) = self.next_runnable() else {
                 return false;
             };
             self.poll_started.set(last);
+            self.set_polling_group(runnable.metadata().group.as_ref().map(|g| g.id));
             runnable.run();
-            let now = clock.raw();
-            let elapsed = clock.nanos_between(last, now);
+            self.set_polling_group(None);
+            // The task's future read the clock as it returned.
+            let (now, elapsed) = self.take_poll_end().unwrap_or_else(|| {
+                let now = clock.raw();
+                (now, clock.nanos_between(last, now))
+            });
             last = now;
+            self.advance_now(elapsed);
             // Charged before the next drain, so that queues woken meanwhile
             // join at an average that includes this poll.
             self.charge(elapsed);

@@ -35,12 +35,13 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
 use crate::executor::Core;
+use crate::group::GroupState;
 use crate::inbox::{self, Shared};
 use crate::join::{JoinError, PanicError, panic_message};
 
@@ -79,6 +80,37 @@ pub(crate) struct TaskMeta {
     /// in the schedule function so that the schedule function is zero-sized:
     /// async-task then skips a waker clone and drop around every schedule.
     pub(crate) shared: Arc<Shared>,
+    /// The task's group in its queue, if any.
+    pub(crate) group: Option<Arc<GroupState>>,
+    /// Executor-clock nanoseconds at spawn.
+    pub(crate) arrival: u64,
+    /// Executor-clock nanoseconds by which the task should finish.
+    pub(crate) deadline: Option<u64>,
+    /// Executor-clock nanoseconds when the task last became runnable.
+    /// Written by the executor's thread only, like `service`.
+    pub(crate) runnable_since: AtomicU64,
+    /// CPU time of the task's polls, in nanoseconds.
+    pub(crate) service: AtomicU64,
+}
+
+impl TaskMeta {
+    /// The service of the task's group, or the task's own if ungrouped.
+    pub(crate) fn group_service(&self) -> u64 {
+        match &self.group {
+            Some(group) => group.service.load(Ordering::Relaxed),
+            None => self.service.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Charges a poll's time to the task and its group.
+    pub(crate) fn add_service(&self, nanos: u64) {
+        let service = self.service.load(Ordering::Relaxed);
+        self.service
+            .store(service.saturating_add(nanos), Ordering::Relaxed);
+        if let Some(group) = &self.group {
+            group.add_service(nanos);
+        }
+    }
 }
 
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
@@ -163,7 +195,10 @@ impl<F: Future> Future for TaskFuture<'_, F> {
             Poll::Ready(Some(value))
         }));
         match outcome {
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) => {
+                Core::with_current(|core| core.poll_done(this.meta, None));
+                Poll::Pending
+            }
             Ok(Poll::Ready(Some(value))) => finish(this.meta, Ending::Completed, Ok(value)),
             Ok(Poll::Ready(None)) => {
                 finish(this.meta, Ending::Cancelled, Err(JoinError::Cancelled))
@@ -198,6 +233,6 @@ fn panic_error(payload: Box<dyn std::any::Any + Send>) -> PanicError {
 }
 
 fn finish<T>(meta: &TaskMeta, ending: Ending, output: T) -> Poll<T> {
-    Core::with_current(|core| core.task_ended(meta, ending));
+    Core::with_current(|core| core.poll_done(meta, Some(ending)));
     Poll::Ready(output)
 }

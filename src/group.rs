@@ -1,0 +1,85 @@
+//! Task groups: tasks that a scheduler treats as one, such as one tenant's
+//! requests, one gRPC stream's, or a task and the children it spawns.
+//!
+//! A group is named by any `Hash` key, reduced to a `u64` id by [`group_id`].
+//! Per queue, the executor keeps a [`GroupState`] for each group with live
+//! tasks: the group's attained service, read by schedulers through each
+//! task's metadata. The state is freed when the group's last task ends, so
+//! memory follows the groups alive now, not every tenant ever seen.
+
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// The id of the group named `key`: what [`ReadyTask::group`](crate::ReadyTask::group)
+/// and [`GroupFair::with_weights`](crate::GroupFair::with_weights) see.
+///
+/// Stable for a given key and build of this crate (a fixed-key SipHash).
+///
+/// ```
+/// assert_eq!(clockworker::group_id("tenant-7"), clockworker::group_id(&"tenant-7"));
+/// assert_ne!(clockworker::group_id("tenant-7"), clockworker::group_id("tenant-8"));
+/// ```
+pub fn group_id<K: Hash + ?Sized>(key: &K) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A live group of one queue. Shared by the group's tasks' metadata; written
+/// on the executor's thread only (atomics only because metadata is `Sync`).
+#[derive(Debug)]
+pub(crate) struct GroupState {
+    pub(crate) id: u64,
+    /// CPU time of the group's tasks, in nanoseconds.
+    pub(crate) service: AtomicU64,
+    /// Live tasks of the group.
+    pub(crate) live: AtomicUsize,
+}
+
+impl GroupState {
+    pub(crate) fn new(id: u64) -> Self {
+        GroupState {
+            id,
+            service: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn add_service(&self, nanos: u64) {
+        let service = self.service.load(Ordering::Relaxed);
+        self.service
+            .store(service.saturating_add(nanos), Ordering::Relaxed);
+    }
+}
+
+/// Hashes ids that are already hashes (group ids, task ids): one multiply,
+/// instead of SipHash on every scheduler operation.
+#[derive(Default)]
+pub(crate) struct IdHash(u64);
+
+impl Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+}
+
+/// `BuildHasher` for maps keyed by ids.
+pub(crate) type IdHasher = BuildHasherDefault<IdHash>;

@@ -1,0 +1,239 @@
+//! Per-queue task schedulers: which runnable task of a queue runs next.
+//!
+//! The queue picker chooses a queue; the queue's [`Scheduler`] chooses the
+//! task. A scheduler holds the queue's runnable tasks as [`ReadyTask`]s: the
+//! executor [`push`](Scheduler::push)es a task when it becomes runnable and
+//! [`pop`](Scheduler::pop)s the next one to poll. It is told how long each
+//! poll took ([`polled`](Scheduler::polled)) and when a task or a group is gone,
+//! to free any state it keeps.
+//!
+//! | scheduler | order | use it for |
+//! |---|---|---|
+//! | [`RunnableFifo`] (default) | when the task became runnable | throughput; a woken task goes to the back |
+//! | [`ArrivalFifo`] | when the task was spawned | old requests first, also across sleeps |
+//! | [`LAS`] | least attained service (per group) | tail latency: short jobs overtake long ones |
+//! | [`Edf`] | earliest deadline | requests with deadlines; others after, FIFO |
+//! | [`GroupFair`] | least weighted service of the group | fairness between tenants / streams |
+//!
+//! Every built-in operation is O(log n) or better in the queue's runnable tasks.
+//!
+//! # Writing your own
+//!
+//! ```
+//! use clockworker::{ExecutorBuilder, ReadyTask, Scheduler};
+//! use std::collections::VecDeque;
+//!
+//! /// Last in, first out: the most recently woken task runs first.
+//! #[derive(Default)]
+//! struct Lifo(Vec<ReadyTask>);
+//!
+//! impl Scheduler for Lifo {
+//!     fn push(&mut self, task: ReadyTask) {
+//!         self.0.push(task);
+//!     }
+//!     fn pop(&mut self) -> Option<ReadyTask> {
+//!         self.0.pop()
+//!     }
+//!     fn len(&self) -> usize {
+//!         self.0.len()
+//!     }
+//! }
+//!
+//! let executor = ExecutorBuilder::new()
+//!     .with_queue_scheduler("stack", 1, Lifo::default())
+//!     .build()
+//!     .unwrap();
+//! let queue = executor.queue("stack").unwrap();
+//! let order = futures::executor::block_on(executor.run_until(async {
+//!     let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+//!     let handles: Vec<_> = (0..3)
+//!         .map(|i| {
+//!             let order = order.clone();
+//!             queue.spawn(async move { order.borrow_mut().push(i) })
+//!         })
+//!         .collect();
+//!     for handle in handles {
+//!         handle.await.unwrap();
+//!     }
+//!     order.take()
+//! }));
+//! assert_eq!(order, vec![2, 1, 0]);
+//! ```
+//!
+//! A scheduler must hand back every task it was given. A task that a
+//! scheduler drops instead is cancelled (its handle reports
+//! [`JoinError::Cancelled`](crate::JoinError::Cancelled)), never lost.
+
+mod edf;
+mod fifo;
+mod group_fair;
+mod keyed;
+mod las;
+
+pub use edf::Edf;
+pub use fifo::{ArrivalFifo, RunnableFifo};
+pub use group_fair::GroupFair;
+pub use las::LAS;
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+use crate::executor::Core;
+use crate::task::{Runnable, TaskId, TaskMeta};
+
+/// Orders the runnable tasks of one queue. See the [module docs](self).
+///
+/// Times are nanoseconds on the executor's [`Clock`](crate::Clock).
+pub trait Scheduler: 'static {
+    /// A task of this queue became runnable (spawned, or woken).
+    fn push(&mut self, task: ReadyTask);
+
+    /// The task to poll next, if any.
+    fn pop(&mut self) -> Option<ReadyTask>;
+
+    /// The number of tasks held.
+    fn len(&self) -> usize;
+
+    /// Whether no task is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A task of this queue was polled for `elapsed` nanoseconds; `finished`
+    /// if that poll ended it. `task` already includes this poll's service.
+    fn polled(&mut self, task: &TaskInfo, elapsed: u64, finished: bool) {
+        let _ = (task, elapsed, finished);
+    }
+
+    /// A task of this queue ended (completed, panicked or cancelled): forget it.
+    fn task_gone(&mut self, task: TaskId) {
+        let _ = task;
+    }
+
+    /// The last task of a group ended in this queue: forget the group.
+    fn group_gone(&mut self, group: u64) {
+        let _ = group;
+    }
+}
+
+/// What a scheduler knows about a task. Times are executor-clock nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// The task's id.
+    pub id: TaskId,
+    /// The task's group (the hash of its group key), if it has one.
+    pub group: Option<u64>,
+    /// When the task was spawned.
+    pub arrival: u64,
+    /// When the task last became runnable.
+    pub runnable_since: u64,
+    /// CPU time the task's polls have taken so far.
+    pub service: u64,
+    /// CPU time of all the group's tasks so far (the task's own if ungrouped).
+    pub group_service: u64,
+    /// The deadline the task was spawned with, if any.
+    pub deadline: Option<u64>,
+}
+
+impl TaskInfo {
+    pub(crate) fn of(meta: &TaskMeta) -> Self {
+        TaskInfo {
+            id: meta.id,
+            group: meta.group.as_ref().map(|group| group.id),
+            arrival: meta.arrival,
+            runnable_since: meta.runnable_since.load(Ordering::Relaxed),
+            service: meta.service.load(Ordering::Relaxed),
+            group_service: meta.group_service(),
+            deadline: meta.deadline,
+        }
+    }
+}
+
+/// A runnable task, held by a [`Scheduler`] until it is popped.
+///
+/// Its accessors read the task's live figures, so a scheduler can re-check a
+/// task's service when it pops it.
+pub struct ReadyTask {
+    runnable: Option<Runnable>,
+}
+
+impl ReadyTask {
+    pub(crate) fn new(runnable: Runnable) -> Self {
+        ReadyTask {
+            runnable: Some(runnable),
+        }
+    }
+
+    pub(crate) fn into_runnable(mut self) -> Runnable {
+        self.runnable
+            .take()
+            .expect("a ReadyTask holds its runnable until consumed")
+    }
+
+    fn meta(&self) -> &TaskMeta {
+        self.runnable
+            .as_ref()
+            .expect("a ReadyTask holds its runnable until consumed")
+            .metadata()
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.meta().id
+    }
+
+    /// The task's group, if it has one.
+    pub fn group(&self) -> Option<u64> {
+        self.meta().group.as_ref().map(|group| group.id)
+    }
+
+    /// When the task was spawned.
+    pub fn arrival(&self) -> u64 {
+        self.meta().arrival
+    }
+
+    /// When the task last became runnable.
+    pub fn runnable_since(&self) -> u64 {
+        self.meta().runnable_since.load(Ordering::Relaxed)
+    }
+
+    /// The task's CPU time so far.
+    pub fn service(&self) -> u64 {
+        self.meta().service.load(Ordering::Relaxed)
+    }
+
+    /// The CPU time of the task's group so far, or the task's own if ungrouped.
+    pub fn group_service(&self) -> u64 {
+        self.meta().group_service()
+    }
+
+    /// The task's deadline, if it was spawned with one.
+    pub fn deadline(&self) -> Option<u64> {
+        self.meta().deadline
+    }
+
+    /// All of the above at once.
+    pub fn info(&self) -> TaskInfo {
+        TaskInfo::of(self.meta())
+    }
+}
+
+impl fmt::Debug for ReadyTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.runnable {
+            Some(_) => fmt::Debug::fmt(&self.info(), f),
+            None => f.write_str("ReadyTask(consumed)"),
+        }
+    }
+}
+
+impl Drop for ReadyTask {
+    /// A scheduler dropped a task instead of handing it back: cancel it
+    /// cleanly (the executor runs it once more with the abort flag set).
+    fn drop(&mut self) {
+        if let Some(runnable) = self.runnable.take() {
+            runnable.metadata().aborted.store(true, Ordering::Relaxed);
+            Core::reap_later(runnable);
+        }
+    }
+}

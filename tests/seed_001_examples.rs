@@ -1,10 +1,10 @@
 //! The examples of the first README (seed 001), run as tests. Seed 001 ran
 //! the executor as a task of the host (`run()` spawned on a `LocalSet`) rather
 //! than with `run_until`. Its three-argument `with_queue(key, weight, LAS::new())`
-//! becomes `with_queue_scheduler` once per-queue schedulers exist; until then
-//! the queues here use the default FIFO order.
+//! is `with_queue_scheduler` here; the two-argument `with_queue` of the later
+//! README keeps the default FIFO order.
 
-use clockworker::{ExecutorBuilder, JoinError, yield_maybe};
+use clockworker::{ArrivalFifo, ExecutorBuilder, JoinError, LAS, RunnableFifo, yield_maybe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio::task::LocalSet;
@@ -15,7 +15,10 @@ async fn basic_usage() {
     let local = LocalSet::new();
     local
         .run_until(async {
-            let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+            let executor = ExecutorBuilder::new()
+                .with_queue_scheduler(0, 1, LAS::new())
+                .build()
+                .unwrap();
             let queue = executor.queue(0).unwrap();
             // Spawn executor in background
             local.spawn_local(async move {
@@ -43,8 +46,8 @@ async fn multiple_queues_with_different_weights() {
     local
         .run_until(async {
             let executor = ExecutorBuilder::new()
-                .with_queue(Queue::Foreground, 8)
-                .with_queue(Queue::Background, 1)
+                .with_queue_scheduler(Queue::Foreground, 8, LAS::new())
+                .with_queue_scheduler(Queue::Background, 1, LAS::new())
                 .build()
                 .unwrap();
             let executor_clone = executor.clone();
@@ -91,7 +94,10 @@ async fn task_cancellation() {
     let local = LocalSet::new();
     local
         .run_until(async {
-            let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+            let executor = ExecutorBuilder::new()
+                .with_queue_scheduler(0, 1, LAS::new())
+                .build()
+                .unwrap();
             let executor_clone = executor.clone();
             local.spawn_local(async move {
                 executor_clone.run().await;
@@ -118,7 +124,7 @@ async fn panic_handling() {
     local
         .run_until(async {
             let executor = ExecutorBuilder::new()
-                .with_queue(0, 1)
+                .with_queue_scheduler(0, 1, LAS::new())
                 .with_panic_on_task_panic(false)
                 .build()
                 .unwrap();
@@ -139,4 +145,44 @@ async fn panic_handling() {
             }
         })
         .await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn task_grouping() {
+    let local = LocalSet::new();
+    local
+        .run_until(async {
+            let executor = ExecutorBuilder::new()
+                .with_queue_scheduler(0, 1, LAS::new())
+                .build()
+                .unwrap();
+            let executor_clone = executor.clone();
+            local.spawn_local(async move {
+                executor_clone.run().await;
+            });
+            let queue = executor.queue(0).unwrap();
+            // Group tasks by tenant ID. The hash of group IDs is passed to the queue
+            // scheduler, so you can configure any behavior you want.
+            let a = queue.group("tenant1").spawn(async { /* some task */ });
+            let b = queue.group("tenant2").spawn(async { /* some task */ });
+            a.await.unwrap();
+            b.await.unwrap();
+        })
+        .await;
+}
+
+#[test]
+fn choosing_a_scheduler() {
+    let _executor = ExecutorBuilder::new()
+        .with_queue_scheduler(0, 1, LAS::new())
+        .build()
+        .unwrap();
+    let _executor = ExecutorBuilder::new()
+        .with_queue_scheduler(0, 1, RunnableFifo::new())
+        .build()
+        .unwrap();
+    let _executor = ExecutorBuilder::new()
+        .with_queue_scheduler(0, 1, ArrivalFifo::new())
+        .build()
+        .unwrap();
 }

@@ -4,8 +4,8 @@
 //! A task's waker calls [`schedule`] with the task's `Runnable`.
 //!
 //! - **On the executor's thread, while it is running** (a task waking itself
-//!   or another task, a spawn from inside a task): the runnable is pushed on
-//!   the executor's local wake buffer. No atomics beyond the waker's own.
+//!   or another task, a spawn from inside a task): the runnable goes straight
+//!   into its queue's scheduler. No atomics beyond the waker's own.
 //! - **Anywhere else** (another thread, or the host runtime's timers and IO
 //!   on the executor's thread while the executor is parked): the runnable is
 //!   pushed on the [`Shared`] inbox, a lock-free queue, and the host task that

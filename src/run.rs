@@ -3,12 +3,15 @@
 //! Each poll by the host is a *turn*. A turn:
 //!
 //! 1. polls the `run_until` future if it was woken;
-//! 2. moves pending wakes (local buffer, remote inbox) into their queues, which
-//!    may flag the running slice for preemption;
+//! 2. moves pending remote wakes (the inbox) into their queues, which may flag
+//!    the running slice for preemption (wakes from this thread went straight
+//!    into their queues as they happened);
 //! 3. drops the futures of aborted tasks;
 //! 4. asks for the next task (ending the slice when its queue is empty, its
 //!    time is up or it is preempted, and picking the next queue) and polls it;
-//! 5. charges the poll's time to the slice — one clock read per poll;
+//! 5. charges the poll's time to the slice. The clock is read once per poll,
+//!    by the task's own future as it returns (see `Core::poll_done`), which
+//!    also charges the task, its group and tells the queue's scheduler;
 //! 6. ends the turn, handing control back to the host, when no task is
 //!    runnable, or after `driver_yield` of polling or `max_polls_per_yield`
 //!    polls (then it wakes itself, so the host polls it again after its own

@@ -43,6 +43,7 @@ use crate::builder::Config;
 use crate::clock::Clock;
 use crate::context;
 use crate::error::UnknownQueue;
+use crate::group::FairClock;
 use crate::inbox::Shared;
 use crate::join::JoinHandle;
 use crate::key::QueueKey;
@@ -267,11 +268,9 @@ impl Core {
             state.live.fetch_add(1, Ordering::Relaxed);
             state
         });
-        let arrival = if self.running.get() {
-            self.now.get()
-        } else {
-            self.clock.nanos_between(self.origin, self.clock.raw())
-        };
+        // Read now, not taken from the poll's start: a deadline counts from
+        // the moment of the spawn.
+        let arrival = self.clock.nanos_between(self.origin, self.clock.raw());
         let mut tasks = self.tasks.borrow_mut();
         let entry = tasks.vacant_entry();
         let meta = TaskMeta {
@@ -287,6 +286,7 @@ impl Core {
                 .map(|within| arrival.saturating_add(nanos(within))),
             runnable_since: AtomicU64::new(arrival),
             service: AtomicU64::new(0),
+            fair: FairClock::default(),
         };
         let (runnable, task) = task::spawn(meta, future);
         entry.insert(runnable.waker());
@@ -379,7 +379,14 @@ impl Core {
                     None
                 };
                 match end {
-                    None => return sched.queues[queue].pop(),
+                    None => match sched.queues[queue].pop() {
+                        Some(runnable) => return Some(runnable),
+                        // The scheduler lost tasks (they were cancelled as it
+                        // dropped them): the queue is empty after all.
+                        None => {
+                            sched.picker.end_slice(SliceEnd::Empty);
+                        }
+                    },
                     Some(end) => {
                         sched.picker.end_slice(end);
                     }
@@ -407,6 +414,11 @@ impl Core {
             .clock
             .nanos_between(self.poll_started.get(), self.clock.raw());
         sched.picker.slice_expired(in_poll)
+    }
+
+    /// Whether wakes or cancellations are waiting outside the queues.
+    pub(crate) fn has_pending_work(&self) -> bool {
+        self.reap_pending.get() || self.buffered.get() || self.shared.has_remote_wakes()
     }
 
     /// Runs aborted tasks once more, which drops their futures. Returns
@@ -488,14 +500,11 @@ impl Core {
         self.polling_group.set(group);
     }
 
-    /// Queues a task that a scheduler dropped, to be cancelled by the loop.
+    /// Hands a task that a scheduler dropped back to the executor, which
+    /// cancels it (its abort flag is set): through the fast path during a
+    /// turn, else through the inbox. It is never dropped unrun.
     pub(crate) fn reap_later(runnable: Runnable) {
-        let leftover = Core::with_current(|core| {
-            core.reap.borrow_mut().push(runnable);
-            core.reap_pending.set(true);
-        });
-        // No executor running here: the runnable was dropped with it (closed).
-        let _ = leftover;
+        crate::inbox::schedule(runnable);
     }
 
     pub(crate) fn propagates_panics(&self) -> bool {

@@ -197,6 +197,9 @@ impl Core {
                 if poll_until() {
                     return true;
                 }
+                // The `run_until` future is nobody's poll: not charged.
+                last = clock.raw();
+                self.set_now_raw(last);
             }
             self.drain_wakes();
             if self.reap_aborted() {
@@ -207,6 +210,11 @@ impl Core {
                 continue;
             }
             let Some(runnable) = self.next_runnable() else {
+                if self.has_pending_work() {
+                    // A scheduler dropped a task while being asked for one:
+                    // the task waits to be cancelled.
+                    continue;
+                }
                 return false;
             };
             self.poll_started.set(last);

@@ -41,7 +41,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::executor::Core;
-use crate::group::GroupState;
+use crate::group::{FairClock, GroupState};
 use crate::inbox::{self, Shared};
 use crate::join::{JoinError, PanicError, panic_message};
 
@@ -91,6 +91,8 @@ pub(crate) struct TaskMeta {
     pub(crate) runnable_since: AtomicU64,
     /// CPU time of the task's polls, in nanoseconds.
     pub(crate) service: AtomicU64,
+    /// The task's virtual time for `GroupFair`, when it has no group.
+    pub(crate) fair: FairClock,
 }
 
 impl TaskMeta {

@@ -1,34 +1,13 @@
 //! Weighted fair sharing between the groups of one queue.
 
-use std::cmp::Reverse;
-use std::collections::hash_map::Entry;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::BinaryHeap;
 use std::fmt;
+use std::sync::atomic::Ordering;
 
+use super::grouped::{GroupFifos, Sharer};
+use super::keyed::{Keyed, pop_with};
 use super::{ReadyTask, Scheduler};
-use crate::group::IdHasher;
-use crate::task::TaskId;
-
-/// Fixed-point scale of a group's virtual time: one nanosecond at weight 1.
-const VSCALE: u128 = 1 << 32;
-
-/// Who shares the CPU: a group, or a task without a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-enum Sharer {
-    Group(u64),
-    Task(u64),
-}
-
-#[derive(Debug)]
-struct SharerState {
-    tasks: VecDeque<ReadyTask>,
-    weight: u32,
-    /// Virtual time (service / weight, fixed point) as of `service_seen`.
-    vtime: u128,
-    service_seen: u64,
-    /// In the `order` heap.
-    queued: bool,
-}
+use crate::group::GroupState;
 
 /// Weighted fair CPU share between the groups inside one queue, e.g. one group
 /// per tenant: a tenant with 1,000 runnable tasks gets the same share as a
@@ -38,12 +17,19 @@ struct SharerState {
 /// Each group has a virtual time, its CPU time divided by its weight; the
 /// group with the least virtual time runs next. A group that was idle comes
 /// back no earlier than the least virtual time served so far, so idling banks
-/// no credit. Every operation is O(log n) amortised in runnable groups.
+/// no credit. Virtual times live in the groups' (and tasks') own state, and a
+/// group's waiting tasks in a FIFO found through the group, so no operation
+/// hashes; each is O(log n) in the runnable groups.
 pub struct GroupFair {
-    sharers: HashMap<Sharer, SharerState, IdHasher>,
-    order: BinaryHeap<Reverse<(u128, u64, Sharer)>>,
-    /// The least virtual time a new or returning group may start at.
-    floor: u128,
+    heap: BinaryHeap<Keyed<u64, Sharer>>,
+    groups: GroupFifos,
+    /// The group whose task was popped last, if it has more tasks waiting: it
+    /// goes back into the heap at the next pop, with its virtual time brought
+    /// up to date by then.
+    ran: Option<usize>,
+    /// The least virtual time a new or returning sharer may start at: the
+    /// virtual time of the last sharer served (as order-preserving bits).
+    floor: u64,
     seq: u64,
     len: usize,
     weight_of: Box<dyn Fn(u64) -> u32>,
@@ -57,11 +43,13 @@ impl GroupFair {
 
     /// Weights per group: `weight_of` gets a group's id (see
     /// [`group_id`](crate::group_id)) and returns its weight (0 counts as 1).
-    /// Tasks without a group have weight 1.
+    /// It is asked once per group while the group lives. Tasks without a
+    /// group have weight 1.
     pub fn with_weights(weight_of: impl Fn(u64) -> u32 + 'static) -> Self {
         GroupFair {
-            sharers: HashMap::default(),
-            order: BinaryHeap::new(),
+            heap: BinaryHeap::new(),
+            groups: GroupFifos::default(),
+            ran: None,
             floor: 0,
             seq: 0,
             len: 0,
@@ -69,19 +57,29 @@ impl GroupFair {
         }
     }
 
-    fn enqueue(&mut self, sharer: Sharer, vtime: u128) {
-        self.seq += 1;
-        self.order.push(Reverse((vtime, self.seq, sharer)));
+    fn weight(&self, group: &GroupState) -> u32 {
+        match group.weight.load(Ordering::Relaxed) {
+            0 => {
+                let weight = (self.weight_of)(group.id).max(1);
+                group.weight.store(weight, Ordering::Relaxed);
+                weight
+            }
+            weight => weight,
+        }
     }
-}
 
-impl SharerState {
-    /// Brings the virtual time up to the group's current service.
-    fn catch_up(&mut self, service: u64) -> u128 {
-        let delta = service.saturating_sub(self.service_seen);
-        self.vtime += u128::from(delta) * VSCALE / u128::from(self.weight.max(1));
-        self.service_seen = service;
-        self.vtime
+    /// The sharer's virtual time, brought up to date.
+    fn vtime(&self, task: &ReadyTask) -> u64 {
+        let service = task.group_service();
+        match task.group_state() {
+            Some(group) => group.fair.catch_up(service, self.weight(group), self.floor),
+            None => task.fair_clock().catch_up(service, 1, self.floor),
+        }
+    }
+
+    fn tie(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
     }
 }
 
@@ -94,94 +92,72 @@ impl Default for GroupFair {
 impl fmt::Debug for GroupFair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GroupFair")
-            .field("groups", &self.sharers.len())
             .field("runnable", &self.len)
+            .field("queued_sharers", &self.heap.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Scheduler for GroupFair {
     fn push(&mut self, task: ReadyTask) {
-        let sharer = match task.group() {
-            Some(group) => Sharer::Group(group),
-            None => Sharer::Task(task.id().as_u64()),
-        };
-        let service = task.group_service();
-        let floor = self.floor;
-        let state = match self.sharers.entry(sharer) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(SharerState {
-                tasks: VecDeque::new(),
-                weight: match sharer {
-                    Sharer::Group(group) => (self.weight_of)(group).max(1),
-                    Sharer::Task(_) => 1,
-                },
-                vtime: floor,
-                service_seen: service,
-                queued: false,
-            }),
-        };
-        state.tasks.push_back(task);
         self.len += 1;
-        if !state.queued {
-            state.queued = true;
-            let vtime = state.catch_up(service).max(floor);
-            state.vtime = vtime;
-            self.enqueue(sharer, vtime);
-        }
+        let vtime = self.vtime(&task);
+        let item = match self.groups.push(task) {
+            Ok(None) => return,
+            Ok(Some(slot)) => Sharer::Group(slot),
+            Err(task) => Sharer::Task(task),
+        };
+        let tie = self.tie();
+        self.heap.push(Keyed {
+            key: vtime,
+            tie,
+            item,
+        });
     }
 
     fn pop(&mut self) -> Option<ReadyTask> {
+        let mut ran = self.ran.take().and_then(|slot| {
+            let key = self.vtime(self.groups.front(slot)?);
+            let tie = self.tie();
+            Some(Keyed {
+                key,
+                tie,
+                item: Sharer::Group(slot),
+            })
+        });
         loop {
-            let Reverse((key, _, sharer)) = self.order.pop()?;
-            let Some(state) = self.sharers.get_mut(&sharer) else {
+            let mut top = pop_with(&mut self.heap, ran.take())?;
+            let slot = match top.item {
+                // An ungrouped task's service does not change while it waits.
+                Sharer::Task(task) => {
+                    self.floor = self.floor.max(top.key);
+                    self.len -= 1;
+                    return Some(task);
+                }
+                Sharer::Group(slot) => slot,
+            };
+            let Some(front) = self.groups.front(slot) else {
                 continue;
             };
-            let Some(front) = state.tasks.front() else {
-                state.queued = false;
-                continue;
-            };
-            let vtime = state.catch_up(front.group_service());
-            if vtime > key {
+            let vtime = self.vtime(front);
+            if vtime > top.key {
                 // The group ran since it was queued: its turn moves back.
-                self.enqueue(sharer, vtime);
+                top.key = vtime;
+                top.tie = self.tie();
+                self.heap.push(top);
                 continue;
             }
-            let task = state.tasks.pop_front()?;
-            let more = !state.tasks.is_empty();
-            state.queued = more;
+            let (task, more) = self.groups.pop(slot)?;
             self.floor = self.floor.max(vtime);
-            self.len -= 1;
             if more {
-                self.enqueue(sharer, vtime);
+                self.ran = Some(slot);
             }
+            self.len -= 1;
             return Some(task);
         }
     }
 
     fn len(&self) -> usize {
         self.len
-    }
-
-    fn task_gone(&mut self, task: TaskId) {
-        let sharer = Sharer::Task(task.as_u64());
-        if self
-            .sharers
-            .get(&sharer)
-            .is_some_and(|s| s.tasks.is_empty())
-        {
-            self.sharers.remove(&sharer);
-        }
-    }
-
-    fn group_gone(&mut self, group: u64) {
-        let sharer = Sharer::Group(group);
-        if self
-            .sharers
-            .get(&sharer)
-            .is_some_and(|s| s.tasks.is_empty())
-        {
-            self.sharers.remove(&sharer);
-        }
     }
 }

@@ -1,52 +1,67 @@
-//! A task in a min-heap, ordered by a key and then by arrival.
+//! A heap entry ordered by a key, then by a tie-breaker, smallest first.
 
 use std::cmp::Ordering;
 
 use super::ReadyTask;
 
-/// Orders ascending by `key`, then by task id (arrival), in a `BinaryHeap`
-/// (which is a max-heap: the order is reversed here).
+/// Orders ascending by `key`, then by `tie` (usually arrival), in a
+/// `BinaryHeap` (which is a max-heap: the order is reversed here).
 #[derive(Debug)]
-pub(crate) struct Keyed<K> {
+pub(crate) struct Keyed<K, T = ReadyTask> {
     pub(crate) key: K,
-    arrival: u64,
-    task: ReadyTask,
+    pub(crate) tie: u64,
+    pub(crate) item: T,
 }
 
 impl<K> Keyed<K> {
+    /// A task keyed by `key`, ties broken by arrival (task ids grow with spawns).
     pub(crate) fn new(key: K, task: ReadyTask) -> Self {
         Keyed {
             key,
-            arrival: task.id().as_u64(),
-            task,
+            tie: task.id().as_u64(),
+            item: task,
         }
     }
 
-    pub(crate) fn task(&self) -> &ReadyTask {
-        &self.task
-    }
-
     pub(crate) fn into_task(self) -> ReadyTask {
-        self.task
+        self.item
     }
 }
 
-impl<K: Ord> PartialEq for Keyed<K> {
+impl<K: Ord, T> PartialEq for Keyed<K, T> {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
 
-impl<K: Ord> Eq for Keyed<K> {}
+impl<K: Ord, T> Eq for Keyed<K, T> {}
 
-impl<K: Ord> PartialOrd for Keyed<K> {
+impl<K: Ord, T> PartialOrd for Keyed<K, T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<K: Ord> Ord for Keyed<K> {
+impl<K: Ord, T> Ord for Keyed<K, T> {
     fn cmp(&self, other: &Self) -> Ordering {
-        (&other.key, other.arrival).cmp(&(&self.key, self.arrival))
+        (&other.key, other.tie).cmp(&(&self.key, self.tie))
+    }
+}
+
+/// Takes the least entry of `heap`, where `extra` (if any) is an entry that
+/// was outside the heap: if `extra` is the least it is returned without
+/// touching the heap; otherwise it replaces the heap's least in one sift,
+/// instead of a push and a pop.
+pub(crate) fn pop_with<K: Ord, T>(
+    heap: &mut std::collections::BinaryHeap<Keyed<K, T>>,
+    extra: Option<Keyed<K, T>>,
+) -> Option<Keyed<K, T>> {
+    let Some(extra) = extra else {
+        return heap.pop();
+    };
+    match heap.peek_mut() {
+        // The heap is a max-heap over the reversed order: "greater" is less.
+        Some(mut least) if *least > extra => Some(std::mem::replace(&mut *least, extra)),
+        _ => Some(extra),
     }
 }

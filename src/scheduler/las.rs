@@ -2,7 +2,8 @@
 
 use std::collections::BinaryHeap;
 
-use super::keyed::Keyed;
+use super::grouped::{GroupFifos, Sharer};
+use super::keyed::{Keyed, pop_with};
 use super::{ReadyTask, Scheduler};
 
 /// Least attained service first: the task whose group has had the least CPU so
@@ -10,15 +11,23 @@ use super::{ReadyTask, Scheduler};
 ///
 /// Short jobs overtake long ones without knowing job sizes in advance, which
 /// keeps tail latency low under mixed loads. With groups (one per tenant, or
-/// a request and the children it spawns), a tenant's many tasks count as one.
+/// a request and the children it spawns), a tenant's many tasks count as one,
+/// and run first in, first out among themselves.
 ///
-/// A group's service grows while its tasks wait (a sibling runs), so heap keys
-/// can only be too small, never too large: `pop` re-checks the top task's
-/// current service and re-inserts it if it is stale. Each operation is
-/// O(log n) amortised.
+/// The heap holds one entry per waiting ungrouped task and one per group with
+/// waiting tasks, keyed by service. Only a group's own polls raise its
+/// service, and the group whose task runs is kept out of the heap until the
+/// next pop, when its service is up to date: keys are never stale. Every
+/// operation is O(log n).
 #[derive(Debug, Default)]
 pub struct LAS {
-    tasks: BinaryHeap<Keyed<u64>>,
+    heap: BinaryHeap<Keyed<u64, Sharer>>,
+    groups: GroupFifos,
+    /// The group whose task was popped last and which has more tasks waiting:
+    /// it goes back into the heap at the next pop, when that task's poll has
+    /// been charged, so its key is never stale.
+    ran: Option<(usize, u64)>,
+    len: usize,
 }
 
 impl LAS {
@@ -30,22 +39,61 @@ impl LAS {
 
 impl Scheduler for LAS {
     fn push(&mut self, task: ReadyTask) {
-        self.tasks.push(Keyed::new(task.group_service(), task));
+        self.len += 1;
+        let service = task.group_service();
+        let tie = task.id().as_u64();
+        let item = match self.groups.push(task) {
+            Ok(None) => return,
+            Ok(Some(slot)) => Sharer::Group(slot),
+            Err(task) => Sharer::Task(task),
+        };
+        self.heap.push(Keyed {
+            key: service,
+            tie,
+            item,
+        });
     }
 
     fn pop(&mut self) -> Option<ReadyTask> {
+        let mut ran = self.ran.take().and_then(|(slot, tie)| {
+            let key = self.groups.front(slot)?.group_service();
+            Some(Keyed {
+                key,
+                tie,
+                item: Sharer::Group(slot),
+            })
+        });
         loop {
-            let mut top = self.tasks.pop()?;
-            let service = top.task().group_service();
-            if service <= top.key {
-                return Some(top.into_task());
+            let mut top = pop_with(&mut self.heap, ran.take())?;
+            let slot = match top.item {
+                // An ungrouped task's service does not change while it waits.
+                Sharer::Task(task) => {
+                    self.len -= 1;
+                    return Some(task);
+                }
+                Sharer::Group(slot) => slot,
+            };
+            let Some(front) = self.groups.front(slot) else {
+                continue;
+            };
+            // Only the group whose task ran gains service, and it was out of
+            // the heap until now; re-checked all the same.
+            let service = front.group_service();
+            if service > top.key {
+                top.key = service;
+                self.heap.push(top);
+                continue;
             }
-            top.key = service;
-            self.tasks.push(top);
+            let (task, more) = self.groups.pop(slot)?;
+            if let Some(next) = more.then(|| self.groups.front(slot)).flatten() {
+                self.ran = Some((slot, next.id().as_u64()));
+            }
+            self.len -= 1;
+            return Some(task);
         }
     }
 
     fn len(&self) -> usize {
-        self.tasks.len()
+        self.len
     }
 }

@@ -67,6 +67,7 @@
 mod edf;
 mod fifo;
 mod group_fair;
+mod grouped;
 mod keyed;
 mod las;
 
@@ -79,6 +80,7 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use crate::executor::Core;
+use crate::group::{FairClock, GroupState};
 use crate::task::{Runnable, TaskId, TaskMeta};
 
 /// Orders the runnable tasks of one queue. See the [module docs](self).
@@ -125,7 +127,8 @@ pub struct TaskInfo {
     pub group: Option<u64>,
     /// When the task was spawned.
     pub arrival: u64,
-    /// When the task last became runnable.
+    /// When the task last became runnable, as of the executor's last clock
+    /// reading (a wake during a poll is stamped with that poll's start).
     pub runnable_since: u64,
     /// CPU time the task's polls have taken so far.
     pub service: u64,
@@ -210,6 +213,14 @@ impl ReadyTask {
     /// The task's deadline, if it was spawned with one.
     pub fn deadline(&self) -> Option<u64> {
         self.meta().deadline
+    }
+
+    pub(crate) fn group_state(&self) -> Option<&GroupState> {
+        self.meta().group.as_deref()
+    }
+
+    pub(crate) fn fair_clock(&self) -> &FairClock {
+        &self.meta().fair
     }
 
     /// All of the above at once.

@@ -8,7 +8,7 @@
 //! memory follows the groups alive now, not every tenant ever seen.
 
 use std::hash::{BuildHasherDefault, Hash, Hasher};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// The id of the group named `key`: what [`ReadyTask::group`](crate::ReadyTask::group)
 /// and [`GroupFair::with_weights`](crate::GroupFair::with_weights) see.
@@ -37,8 +37,8 @@ pub(crate) struct GroupState {
     /// Where the queue's scheduler keeps the group's runnable tasks, if it
     /// has any (`usize::MAX` when not), so that it finds them without a map.
     pub(crate) slot: AtomicUsize,
-    /// The group's weight for `GroupFair` (0 until first looked up).
-    pub(crate) weight: AtomicU32,
+    /// `1 / weight` for `GroupFair`, as `f64` bits (0 until first looked up).
+    pub(crate) inverse_weight: AtomicU64,
     /// The group's virtual time for `GroupFair`.
     pub(crate) fair: FairClock,
 }
@@ -50,7 +50,7 @@ impl GroupState {
             service: AtomicU64::new(0),
             live: AtomicUsize::new(0),
             slot: AtomicUsize::new(usize::MAX),
-            weight: AtomicU32::new(0),
+            inverse_weight: AtomicU64::new(0),
             fair: FairClock::default(),
         }
     }
@@ -63,9 +63,9 @@ impl GroupState {
 }
 
 /// A virtual time: service divided by weight, kept by the task or group it
-/// belongs to so that a scheduler needs no map to find it. `f64` seconds
-/// (stored as bits): no overflow, nanosecond precision for years, and
-/// non-negative values order like their bits.
+/// belongs to so that a scheduler needs no map to find it. `f64`
+/// nanoseconds (stored as bits): no overflow, sub-microsecond precision for
+/// years of CPU, and non-negative values order like their bits.
 #[derive(Debug, Default)]
 pub(crate) struct FairClock {
     vtime: AtomicU64,
@@ -74,12 +74,15 @@ pub(crate) struct FairClock {
 }
 
 impl FairClock {
-    /// Brings the virtual time up to `service` at `weight`, raised to at
-    /// least `floor` (an idle sharer banks no credit). Returns it as an
-    /// order-preserving `u64`.
-    pub(crate) fn catch_up(&self, service: u64, weight: u32, floor: u64) -> u64 {
-        let seen = self.seen.swap(service, Ordering::Relaxed);
-        let delta = service.saturating_sub(seen) as f64 / 1e9 / f64::from(weight.max(1));
+    /// Brings the virtual time up to `service` at weight `1 / inverse_weight`,
+    /// raised to at least `floor` (an idle sharer banks no credit). Returns
+    /// it as an order-preserving `u64`.
+    pub(crate) fn catch_up(&self, service: u64, inverse_weight: f64, floor: u64) -> u64 {
+        // Written on the executor's thread only: a plain load and store, no
+        // read-modify-write.
+        let seen = self.seen.load(Ordering::Relaxed);
+        self.seen.store(service, Ordering::Relaxed);
+        let delta = service.saturating_sub(seen) as f64 * inverse_weight;
         let vtime = f64::from_bits(self.vtime.load(Ordering::Relaxed)) + delta;
         let vtime = vtime.to_bits().max(floor);
         self.vtime.store(vtime, Ordering::Relaxed);

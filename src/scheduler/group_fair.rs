@@ -57,14 +57,17 @@ impl GroupFair {
         }
     }
 
-    fn weight(&self, group: &GroupState) -> u32 {
-        match group.weight.load(Ordering::Relaxed) {
+    /// `1 / weight` of `group`, asked of `weight_of` once per group.
+    fn inverse_weight(&self, group: &GroupState) -> f64 {
+        match group.inverse_weight.load(Ordering::Relaxed) {
             0 => {
-                let weight = (self.weight_of)(group.id).max(1);
-                group.weight.store(weight, Ordering::Relaxed);
-                weight
+                let inverse = 1.0 / f64::from((self.weight_of)(group.id).max(1));
+                group
+                    .inverse_weight
+                    .store(inverse.to_bits(), Ordering::Relaxed);
+                inverse
             }
-            weight => weight,
+            bits => f64::from_bits(bits),
         }
     }
 
@@ -72,8 +75,10 @@ impl GroupFair {
     fn vtime(&self, task: &ReadyTask) -> u64 {
         let service = task.group_service();
         match task.group_state() {
-            Some(group) => group.fair.catch_up(service, self.weight(group), self.floor),
-            None => task.fair_clock().catch_up(service, 1, self.floor),
+            Some(group) => group
+                .fair
+                .catch_up(service, self.inverse_weight(group), self.floor),
+            None => task.fair_clock().catch_up(service, 1.0, self.floor),
         }
     }
 
@@ -101,18 +106,19 @@ impl fmt::Debug for GroupFair {
 impl Scheduler for GroupFair {
     fn push(&mut self, task: ReadyTask) {
         self.len += 1;
-        let vtime = self.vtime(&task);
-        let item = match self.groups.push(task) {
+        let (key, item) = match self.groups.push(task) {
+            // Joined its group's FIFO: the group is queued already.
             Ok(None) => return,
-            Ok(Some(slot)) => Sharer::Group(slot),
-            Err(task) => Sharer::Task(task),
+            Ok(Some(slot)) => {
+                let Some(front) = self.groups.front(slot) else {
+                    return;
+                };
+                (self.vtime(front), Sharer::Group(slot))
+            }
+            Err(task) => (self.vtime(&task), Sharer::Task(task)),
         };
         let tie = self.tie();
-        self.heap.push(Keyed {
-            key: vtime,
-            tie,
-            item,
-        });
+        self.heap.push(Keyed { key, tie, item });
     }
 
     fn pop(&mut self) -> Option<ReadyTask> {
@@ -126,7 +132,7 @@ impl Scheduler for GroupFair {
             })
         });
         loop {
-            let mut top = pop_with(&mut self.heap, ran.take())?;
+            let (mut top, fresh) = pop_with(&mut self.heap, ran.take())?;
             let slot = match top.item {
                 // An ungrouped task's service does not change while it waits.
                 Sharer::Task(task) => {
@@ -139,9 +145,11 @@ impl Scheduler for GroupFair {
             let Some(front) = self.groups.front(slot) else {
                 continue;
             };
-            let vtime = self.vtime(front);
+            // Fresh: the group that ran last, just brought up to date.
+            // Otherwise the group may have run since it was queued (it got a
+            // task while its last one was running): its turn moves back.
+            let vtime = if fresh { top.key } else { self.vtime(front) };
             if vtime > top.key {
-                // The group ran since it was queued: its turn moves back.
                 top.key = vtime;
                 top.tie = self.tie();
                 self.heap.push(top);

@@ -51,17 +51,18 @@ impl<K: Ord, T> Ord for Keyed<K, T> {
 /// Takes the least entry of `heap`, where `extra` (if any) is an entry that
 /// was outside the heap: if `extra` is the least it is returned without
 /// touching the heap; otherwise it replaces the heap's least in one sift,
-/// instead of a push and a pop.
+/// instead of a push and a pop. The flag tells whether the entry returned is
+/// `extra` itself.
 pub(crate) fn pop_with<K: Ord, T>(
     heap: &mut std::collections::BinaryHeap<Keyed<K, T>>,
     extra: Option<Keyed<K, T>>,
-) -> Option<Keyed<K, T>> {
+) -> Option<(Keyed<K, T>, bool)> {
     let Some(extra) = extra else {
-        return heap.pop();
+        return heap.pop().map(|least| (least, false));
     };
     match heap.peek_mut() {
         // The heap is a max-heap over the reversed order: "greater" is less.
-        Some(mut least) if *least > extra => Some(std::mem::replace(&mut *least, extra)),
-        _ => Some(extra),
+        Some(mut least) if *least > extra => Some((std::mem::replace(&mut *least, extra), false)),
+        _ => Some((extra, true)),
     }
 }

@@ -64,7 +64,7 @@ impl Scheduler for LAS {
             })
         });
         loop {
-            let mut top = pop_with(&mut self.heap, ran.take())?;
+            let (mut top, fresh) = pop_with(&mut self.heap, ran.take())?;
             let slot = match top.item {
                 // An ungrouped task's service does not change while it waits.
                 Sharer::Task(task) => {
@@ -76,13 +76,17 @@ impl Scheduler for LAS {
             let Some(front) = self.groups.front(slot) else {
                 continue;
             };
-            // Only the group whose task ran gains service, and it was out of
-            // the heap until now; re-checked all the same.
-            let service = front.group_service();
-            if service > top.key {
-                top.key = service;
-                self.heap.push(top);
-                continue;
+            // A group gains service only while its task runs, and the group
+            // that ran last was out of the heap until now (`fresh`). A group
+            // that got a task while its last one was running entered the heap
+            // before that poll was charged: re-checked here.
+            if !fresh {
+                let service = front.group_service();
+                if service > top.key {
+                    top.key = service;
+                    self.heap.push(top);
+                    continue;
+                }
             }
             let (task, more) = self.groups.pop(slot)?;
             if let Some(next) = more.then(|| self.groups.front(slot)).flatten() {

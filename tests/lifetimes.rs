@@ -5,6 +5,8 @@
 //! times a future was polled, what its `JoinHandle` resolves to, and whether
 //! anything panics or hangs.
 
+mod common;
+use common::yield_n;
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -67,23 +69,6 @@ impl Dropped {
 
     fn on(&self) -> Option<ThreadId> {
         *self.0.lock().unwrap()
-    }
-}
-
-/// Yields to the executor `n` times.
-async fn yield_n(n: usize) {
-    for _ in 0..n {
-        let mut yielded = false;
-        std::future::poll_fn(|cx| {
-            if yielded {
-                Poll::Ready(())
-            } else {
-                yielded = true;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        })
-        .await;
     }
 }
 

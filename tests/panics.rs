@@ -3,6 +3,8 @@
 //!
 //! The panic hook still prints each panic to stderr; that noise is expected.
 
+mod common;
+use common::yield_n;
 use std::any::Any;
 use std::cell::Cell;
 use std::error::Error;
@@ -42,23 +44,6 @@ fn catching() -> Rc<Executor<Queue>> {
         .with_panic_on_task_panic(false)
         .build()
         .unwrap()
-}
-
-/// Yields to the executor `n` times.
-async fn yield_n(n: usize) {
-    for _ in 0..n {
-        let mut yielded = false;
-        std::future::poll_fn(|cx| {
-            if yielded {
-                Poll::Ready(())
-            } else {
-                yielded = true;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        })
-        .await;
-    }
 }
 
 /// Polls `future` on this thread until it completes. For tests where nothing

@@ -21,6 +21,8 @@
 //! timers work on any executor. Every scenario is wrapped in a hang guard (an
 //! async-io timer of [`HANG_GUARD`]); no assertion depends on timing.
 
+mod common;
+use common::yield_once;
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::future::Future;
@@ -117,21 +119,6 @@ fn on_thread(test: impl FnOnce() + Send + 'static) {
         Ok(Err(payload)) => std::panic::resume_unwind(payload),
         Err(_) => panic!("hung: still running after {:?}", HANG_GUARD * 2),
     }
-}
-
-/// Yields to the executor exactly once.
-async fn yield_once() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 /// Sets its flag when dropped.

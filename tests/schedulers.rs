@@ -9,6 +9,8 @@
 //! host would never poll it again, so that is a hang, detected
 //! deterministically.
 
+mod common;
+use common::yield_once;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -77,21 +79,6 @@ fn one_queue(scheduler: impl Scheduler, clock: Clock) -> (Rc<Executor<i32>>, Que
         .unwrap();
     let queue = executor.queue(0).unwrap();
     (executor, queue)
-}
-
-/// Returns `Pending` once after waking itself: a plain yield.
-async fn yield_once() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
 }
 
 /// One entry per poll: the label of the task polled.

@@ -2,6 +2,8 @@
 //! host yields and `yield_maybe`. Every task "uses CPU" by advancing the
 //! clock inside its poll, so the outcomes are exact and machine-independent.
 
+mod common;
+use common::yield_once;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
@@ -12,21 +14,6 @@ use std::time::Duration;
 use clockworker::{Clock, ExecutorBuilder, ManualClock, yield_maybe};
 
 const US: Duration = Duration::from_micros(1);
-
-/// Returns `Pending` once after waking itself: a plain yield.
-async fn yield_once() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await
-}
 
 /// The order in which polls happened: one entry per poll, the queue's label.
 type Log = Rc<RefCell<Vec<&'static str>>>;

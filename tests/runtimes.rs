@@ -30,7 +30,6 @@ use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use clockworker::{Executor, ExecutorBuilder, JoinError, QueueHandle, yield_maybe};

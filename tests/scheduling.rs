@@ -8,7 +8,6 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::Duration;
 
 use clockworker::{Clock, ExecutorBuilder, ManualClock, yield_maybe};

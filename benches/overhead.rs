@@ -12,16 +12,41 @@
 //! - `poll`: one task that yields (wakes itself and returns `Pending`) N times;
 //!   total time / N is the cost of one poll of a self-waking task (the one
 //!   extra poll that completes it, and spawning it, amortize away).
+//! - `remote_wake`: a task on the executor ping-pongs with a helper std thread
+//!   through two atomic cells and an `AtomicWaker`: per iteration the task
+//!   sends a ping and parks; the helper (spinning, so its side costs ~nothing)
+//!   answers and wakes the task from its own thread; the task runs again.
+//!   Time per element is one round trip, i.e. one remote wake.
+//!   - `idle`: the executor has nothing else to do, so the host runtime may
+//!     park its thread (an OS sleep and wake-up) while the task waits, unless
+//!     the answer lands before the host gets to park.
+//!   - `busy`: a second task on the executor yields in a loop, so the host
+//!     never parks: the wake path proper, plus the wait behind that task's
+//!     polls until the executor picks the woken task up.
+//! - `queue_picking` (clockworker and clockworker 0.2.6 only: the others have
+//!   no queues): N equal-weight queues (N = 1, 16, 256, 1024), each with one
+//!   self-waking task; time per element is per poll. Two slice settings:
+//!   `default_slices` (the defaults: a queue keeps the thread for a whole
+//!   slice, so picking amortizes over many polls) and `pick_every_poll`
+//!   (`sched_latency` = `min_slice` = 1 ns: every poll ends the slice, so
+//!   every poll pays a pick among N runnable queues). After the group, a line
+//!   gives clockworker's N=1024 / N=1 ratio for each setting.
 //!
 //! Every runtime and executor is built once per `iter_custom` call, outside
 //! the timed region. Both clockworkers and the `LocalSet` run inside a Tokio
 //! current-thread runtime's `block_on`; `LocalExecutor` runs inside
 //! `futures-lite`'s `block_on` (its usual host).
 
+use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
+use std::thread;
 use std::time::{Duration, Instant};
+
+use futures::task::AtomicWaker;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -282,5 +307,417 @@ fn bench_poll(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_spawn_join, bench_poll);
+// ---------------------------------------------------------------------------
+// remote_wake
+// ---------------------------------------------------------------------------
+
+/// `ping` value that tells the helper thread to exit.
+const STOP: u64 = u64::MAX;
+
+/// The two cells of the ping-pong, and the waker of the task on the executor.
+struct Signal {
+    /// Last ping sent by the task (sequence number from 1).
+    ping: AtomicU64,
+    /// Last ping answered by the helper thread.
+    pong: AtomicU64,
+    /// The task's waker, registered before each ping.
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    fn new() -> Arc<Self> {
+        Arc::new(Signal {
+            ping: AtomicU64::new(0),
+            pong: AtomicU64::new(0),
+            waker: AtomicWaker::new(),
+        })
+    }
+}
+
+/// The helper thread: spins until a new ping, answers it, and wakes the task
+/// from this thread. Spinning keeps the helper's side of the round trip to a
+/// few cache-line transfers, so the round trip is the executor's wake path
+/// plus its host's park / unpark.
+fn spawn_helper(signal: Arc<Signal>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut last = 0;
+        loop {
+            let mut spins = 0u32;
+            let ping = loop {
+                let ping = signal.ping.load(Ordering::Acquire);
+                if ping != last {
+                    break ping;
+                }
+                spins = spins.wrapping_add(1);
+                if spins < 1 << 14 {
+                    std::hint::spin_loop();
+                } else {
+                    // Between two samples of a benchmark, or a busy machine.
+                    thread::yield_now();
+                }
+            };
+            if ping == STOP {
+                return;
+            }
+            last = ping;
+            signal.pong.store(ping, Ordering::Release);
+            signal.waker.wake();
+        }
+    })
+}
+
+/// One round trip: register the waker, send ping `seq`, park (always: the
+/// first poll returns `Pending`, so every round trip is one remote wake), and
+/// finish when the helper's answer is there.
+fn round_trip(signal: &Signal, seq: u64) -> impl Future<Output = ()> + '_ {
+    let mut sent = false;
+    poll_fn(move |cx| {
+        signal.waker.register(cx.waker());
+        if !sent {
+            sent = true;
+            signal.ping.store(seq, Ordering::Release);
+            return Poll::Pending;
+        }
+        if signal.pong.load(Ordering::Acquire) == seq {
+            Poll::Ready(())
+        } else {
+            // Spurious poll: the waker is registered again above.
+            Poll::Pending
+        }
+    })
+}
+
+/// The task of the `remote_wake` group, the same for every executor.
+async fn ping_pong(signal: Arc<Signal>, iters: u64) -> u64 {
+    for seq in 1..=iters {
+        round_trip(&signal, seq).await;
+    }
+    iters
+}
+
+/// The other task of the `busy` variant: keeps the executor runnable (wakes
+/// itself and returns `Pending`) until `stop`.
+async fn spin_until(stop: Arc<AtomicBool>) -> u64 {
+    let mut polls = 0;
+    while !stop.load(Ordering::Relaxed) {
+        yield_once().await;
+        polls += 1;
+    }
+    polls
+}
+
+/// What else the executor has to do while the ping-pong task is parked.
+#[derive(Clone, Copy, Debug)]
+enum Load {
+    /// Nothing: the host runtime may park its thread until the wake (an OS
+    /// sleep and wake-up, unless the wake lands before the host parks).
+    Idle,
+    /// A second task yields in a loop, so the host never parks: the round trip
+    /// is the wake path proper plus the wait behind the other task's polls.
+    Busy,
+}
+
+impl Load {
+    fn name(self) -> &'static str {
+        match self {
+            Load::Idle => "idle",
+            Load::Busy => "busy",
+        }
+    }
+}
+
+type BoxedTask = std::pin::Pin<Box<dyn Future<Output = u64>>>;
+type RemoteWakeFn = fn(u64, Load) -> Duration;
+
+/// The `run_until` future of the `remote_wake` group, generic over the
+/// executor: spawns the ping-pong task (and, when busy, the spinning task)
+/// with `spawn`, awaits them, and returns the ping-pong task's output.
+async fn remote_wake_body<H: Future>(
+    signal: Arc<Signal>,
+    iters: u64,
+    load: Load,
+    spawn: impl Fn(BoxedTask) -> H,
+    output: impl Fn(H::Output) -> u64,
+) -> u64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinner = match load {
+        Load::Idle => None,
+        Load::Busy => Some(spawn(Box::pin(spin_until(Arc::clone(&stop))))),
+    };
+    let done = output(spawn(Box::pin(ping_pong(signal, iters))).await);
+    stop.store(true, Ordering::Relaxed);
+    if let Some(spinner) = spinner {
+        black_box(output(spinner.await));
+    }
+    done
+}
+
+/// Starts the helper, runs `run` (which must run `remote_wake_body` to
+/// completion) under the timer, stops the helper.
+fn remote_wake_with(iters: u64, run: impl FnOnce(Arc<Signal>) -> u64) -> Duration {
+    let signal = Signal::new();
+    let helper = spawn_helper(Arc::clone(&signal));
+    let start = Instant::now();
+    let done = run(Arc::clone(&signal));
+    let elapsed = start.elapsed();
+    signal.ping.store(STOP, Ordering::Release);
+    helper.join().expect("helper thread");
+    assert_eq!(black_box(done), iters);
+    elapsed
+}
+
+fn remote_wake_clockworker(iters: u64, load: Load) -> Duration {
+    let rt = tokio_rt();
+    let executor = clockworker::ExecutorBuilder::new()
+        .with_queue(0u8, 1)
+        .build()
+        .expect("executor");
+    let queue = executor.queue(0).expect("queue");
+    remote_wake_with(iters, |signal| {
+        rt.block_on(executor.run_until(remote_wake_body(
+            signal,
+            iters,
+            load,
+            |task| queue.spawn(task),
+            |result| result.expect("task failed"),
+        )))
+    })
+}
+
+fn remote_wake_clockworker_026(iters: u64, load: Load) -> Duration {
+    let rt = tokio_rt();
+    let executor = clockworker026::ExecutorBuilder::new()
+        .with_queue(0u8, 1)
+        .build()
+        .expect("executor");
+    let queue = executor.queue(0).expect("queue");
+    remote_wake_with(iters, |signal| {
+        rt.block_on(executor.run_until(remote_wake_body(
+            signal,
+            iters,
+            load,
+            |task| queue.spawn(task),
+            |result| result.expect("task failed"),
+        )))
+    })
+}
+
+fn remote_wake_tokio(iters: u64, load: Load) -> Duration {
+    let rt = tokio_rt();
+    let local = tokio::task::LocalSet::new();
+    remote_wake_with(iters, |signal| {
+        rt.block_on(local.run_until(remote_wake_body(
+            signal,
+            iters,
+            load,
+            |task| local.spawn_local(task),
+            |result| result.expect("task failed"),
+        )))
+    })
+}
+
+fn remote_wake_async_executor(iters: u64, load: Load) -> Duration {
+    let executor = async_executor::LocalExecutor::new();
+    remote_wake_with(iters, |signal| {
+        smol::block_on(executor.run(remote_wake_body(
+            signal,
+            iters,
+            load,
+            |task| executor.spawn(task),
+            |value| value,
+        )))
+    })
+}
+
+fn bench_remote_wake(c: &mut Criterion) {
+    let mut group = c.benchmark_group("remote_wake");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+    for load in [Load::Idle, Load::Busy] {
+        let implementations: [(&str, RemoteWakeFn); 4] = [
+            ("clockworker", remote_wake_clockworker),
+            ("tokio_localset", remote_wake_tokio),
+            ("async_executor", remote_wake_async_executor),
+            ("clockworker_0_2_6", remote_wake_clockworker_026),
+        ];
+        for (name, run) in implementations {
+            group.bench_function(BenchmarkId::new(name, load.name()), |b| {
+                b.iter_custom(|iters| run(iters, load))
+            });
+        }
+    }
+    group.finish();
+}
+
+// ---------------------------------------------------------------------------
+// queue_picking
+// ---------------------------------------------------------------------------
+
+/// Numbers of runnable queues. clockworker 0.2.6 refuses more than 256 queues
+/// (`build()` errors: "Cannot have more than 256 queues (preemption mask
+/// limit)"), so it skips N = 1024; N = 256 is there to compare the two at
+/// 0.2.6's largest size.
+const QUEUE_COUNTS: [usize; 4] = [1, 16, 256, 1024];
+const CLOCKWORKER_026_MAX_QUEUES: usize = 256;
+
+#[derive(Clone, Copy, Debug)]
+enum Slices {
+    /// Default `sched_latency` / `min_slice`.
+    Default,
+    /// `sched_latency` = `min_slice` = 1 ns: every poll ends the slice. (0.2.6
+    /// still polls up to 4 times per slice before it looks at the clock.)
+    EveryPoll,
+}
+
+impl Slices {
+    fn name(self) -> &'static str {
+        match self {
+            Slices::Default => "default_slices",
+            Slices::EveryPoll => "pick_every_poll",
+        }
+    }
+}
+
+type PickingFn = fn(u64, usize, Slices) -> Duration;
+
+/// Actual (nanoseconds, polls) of every call, by benchmark name, warm-up
+/// included: the source of the N=1024 / N=1 line printed after the group.
+static PICKING_TOTALS: Mutex<Option<HashMap<String, (u128, u64)>>> = Mutex::new(None);
+
+/// Yields per task so that `n` tasks make at least `iters` polls in all.
+fn picking_yields(iters: u64, n: usize) -> u64 {
+    iters.div_ceil(n as u64).max(1)
+}
+
+/// Records the actual run and returns the time of `iters` polls (the run may
+/// have made more: at least one yield per queue).
+fn picking_result(key: String, elapsed: Duration, polls: u64, iters: u64) -> Duration {
+    let nanos = elapsed.as_nanos();
+    {
+        let mut totals = PICKING_TOTALS.lock().expect("totals");
+        let entry = totals
+            .get_or_insert_with(HashMap::new)
+            .entry(key)
+            .or_insert((0, 0));
+        entry.0 += nanos;
+        entry.1 += polls;
+    }
+    let scaled = nanos * u128::from(iters) / u128::from(polls);
+    Duration::from_nanos(u64::try_from(scaled).expect("duration"))
+}
+
+fn picking_mean_nanos(key: &str) -> Option<f64> {
+    let totals = PICKING_TOTALS.lock().expect("totals");
+    let &(nanos, polls) = totals.as_ref()?.get(key)?;
+    (polls > 0).then(|| nanos as f64 / polls as f64)
+}
+
+fn picking_clockworker(iters: u64, n: usize, slices: Slices) -> Duration {
+    let rt = tokio_rt();
+    let mut builder = clockworker::ExecutorBuilder::new();
+    for key in 0..n {
+        builder = builder.with_queue(key, 1);
+    }
+    if let Slices::EveryPoll = slices {
+        builder = builder
+            .with_sched_latency(Duration::from_nanos(1))
+            .with_min_slice(Duration::from_nanos(1));
+    }
+    let executor = builder.build().expect("executor");
+    let yields = picking_yields(iters, n);
+    let handles: Vec<_> = (0..n)
+        .map(|key| executor.queue(key).expect("queue").spawn(yielder(yields)))
+        .collect();
+    let start = Instant::now();
+    let sum = rt.block_on(executor.run_until(async move {
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await.expect("task failed");
+        }
+        sum
+    }));
+    let elapsed = start.elapsed();
+    assert_eq!(black_box(sum), yields * n as u64);
+    let key = format!("clockworker/{}/{n}", slices.name());
+    picking_result(key, elapsed, n as u64 * (yields + 1), iters)
+}
+
+fn picking_clockworker_026(iters: u64, n: usize, slices: Slices) -> Duration {
+    let rt = tokio_rt();
+    let mut builder = clockworker026::ExecutorBuilder::new();
+    for key in 0..n {
+        builder = builder.with_queue(key, 1);
+    }
+    if let Slices::EveryPoll = slices {
+        builder = builder
+            .with_sched_latency(Duration::from_nanos(1))
+            .with_min_slice(Duration::from_nanos(1));
+    }
+    let executor = builder.build().expect("executor");
+    let yields = picking_yields(iters, n);
+    let handles: Vec<_> = (0..n)
+        .map(|key| executor.queue(key).expect("queue").spawn(yielder(yields)))
+        .collect();
+    let start = Instant::now();
+    let sum = rt.block_on(executor.run_until(async move {
+        let mut sum = 0;
+        for handle in handles {
+            sum += handle.await.expect("task failed");
+        }
+        sum
+    }));
+    let elapsed = start.elapsed();
+    assert_eq!(black_box(sum), yields * n as u64);
+    let key = format!("clockworker_0_2_6/{}/{n}", slices.name());
+    picking_result(key, elapsed, n as u64 * (yields + 1), iters)
+}
+
+fn bench_queue_picking(c: &mut Criterion) {
+    let mut group = c.benchmark_group("queue_picking");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+    let implementations: [(&str, PickingFn, usize); 2] = [
+        ("clockworker", picking_clockworker, usize::MAX),
+        (
+            "clockworker_0_2_6",
+            picking_clockworker_026,
+            CLOCKWORKER_026_MAX_QUEUES,
+        ),
+    ];
+    for slices in [Slices::Default, Slices::EveryPoll] {
+        for (name, run, max_queues) in implementations {
+            for n in QUEUE_COUNTS.into_iter().filter(|&n| n <= max_queues) {
+                let id = BenchmarkId::new(format!("{name}/{}", slices.name()), n);
+                group.bench_function(id, |b| b.iter_custom(|iters| run(iters, n, slices)));
+            }
+        }
+    }
+    group.finish();
+    for slices in [Slices::Default, Slices::EveryPoll] {
+        let one = picking_mean_nanos(&format!("clockworker/{}/1", slices.name()));
+        let many = picking_mean_nanos(&format!("clockworker/{}/1024", slices.name()));
+        if let (Some(one), Some(many)) = (one, many) {
+            println!(
+                "queue_picking/{}: clockworker per poll N=1024 / N=1 = {:.2} \
+                 ({many:.1} ns / {one:.1} ns, mean of all calls incl. warm-up)",
+                slices.name(),
+                many / one,
+            );
+        }
+    }
+}
+
+criterion_group!(
+    benches,
+    bench_spawn_join,
+    bench_poll,
+    bench_remote_wake,
+    bench_queue_picking
+);
 criterion_main!(benches);

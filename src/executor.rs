@@ -373,7 +373,7 @@ impl Core {
                     Some(SliceEnd::Empty)
                 } else if sched.preempt {
                     Some(SliceEnd::Preempted)
-                } else if sched.picker.slice_expired(0) {
+                } else if sched.picker.slice_expired(0) && !sched.picker.renew_if_not_ahead() {
                     Some(SliceEnd::Expired)
                 } else {
                     None

@@ -14,12 +14,17 @@
 //!   latency, on top of the larger share. The request behind the deadline is
 //!   the same for every queue (`sched_latency`), so deadlines compare weights
 //!   only: a queue of equal weight never preempts, a heavier one does.
-//! - A queue that becomes runnable after idling **starts at `V`**: sleeping
-//!   banks no credit, so an idle queue cannot come back and monopolise the
-//!   thread.
-//! - A picked queue runs a **timeslice** of `max(sched_latency / n, min_slice)`,
-//!   `n` the number of runnable queues. The slice ends early when the queue
-//!   empties or when the executor preempts it (see [`Picker::wake`]).
+//! - A queue that becomes runnable after idling **keeps what it was owed**:
+//!   it is placed at `V − lag`, where `lag` is `V − v` as it went idle if
+//!   positive (bounded by one `sched_latency` of its virtual time), else 0.
+//!   Sleeping banks no credit (the lag does not grow while idle; a queue that
+//!   never ran starts at `V`), a debt is forgiven (polls cannot be cut short,
+//!   so a busy queue is always slightly ahead of a light one that waited),
+//!   and service owed while runnable is not lost to a short idle.
+//! - A picked queue runs a **timeslice** of `max(sched_latency · w / Σw,
+//!   min_slice)` over the runnable queues: its weight's part of the period.
+//!   The slice ends early when the queue empties or when the executor
+//!   preempts it (see [`Picker::wake`]).
 //!
 //! # Representation
 //!
@@ -67,6 +72,9 @@ struct Entity {
     inv_weight: u128,
     vruntime: u128,
     deadline: u128,
+    /// `V − v` when the queue last went idle, if positive: service it was
+    /// owed while it was runnable.
+    lag: i128,
     state: State,
 }
 
@@ -77,6 +85,7 @@ impl Entity {
             inv_weight: 0,
             vruntime: 0,
             deadline: 0,
+            lag: 0,
             state: State::Idle,
         };
         entity.set_weight(weight);
@@ -182,9 +191,15 @@ impl Picker {
             .is_some_and(|slice| slice.used.saturating_add(extra) >= slice.len)
     }
 
-    fn slice_len(&self) -> u64 {
-        let n = self.runnable.max(1) as u64;
-        (self.sched_latency / n).max(self.min_slice)
+    /// The slice of `queue`: its weight's part of `sched_latency` among the
+    /// runnable queues, at least `min_slice`. A light queue that is owed a
+    /// little CPU gets a short turn, not the same turn as the heavy one, so
+    /// it never holds the thread for long while heavier work waits.
+    fn slice_len(&self, queue: usize) -> u64 {
+        let load = u128::from(self.load.max(1));
+        let weight = u128::from(self.queues[queue].weight);
+        let share = u128::from(self.sched_latency) * weight / load;
+        u64::try_from(share).unwrap_or(u64::MAX).max(self.min_slice)
     }
 
     /// Brings the running queue's virtual runtime up to date.
@@ -231,6 +246,14 @@ impl Picker {
     }
 
     fn leave_load(&mut self, queue: usize) {
+        // Remember what the queue is still owed, bounded by one period of its
+        // virtual time. A debt is forgiven: with polls that cannot be
+        // interrupted, a queue that ran alone while a light one waited is
+        // always slightly "ahead", and making it wait on its next burst would
+        // hand the light queue whole polls it is owed microseconds of.
+        let limit = self.queues[queue].virtual_len(self.sched_latency) as i128;
+        let lag = self.average() as i128 - self.queues[queue].vruntime as i128;
+        self.queues[queue].lag = lag.clamp(0, limit);
         let entity = &self.queues[queue];
         let term = self.offset(entity.vruntime) * i128::from(entity.weight);
         self.load -= entity.weight;
@@ -281,8 +304,12 @@ impl Picker {
             self.base = self.queues[queue].vruntime;
             self.weighted_offset = 0;
         } else {
-            self.queues[queue].vruntime = self.average();
+            // Placed at the average, minus the lag it had when it went idle:
+            // nothing accrues while idle, and nothing earned is lost.
+            let placed = self.average() as i128 - self.queues[queue].lag;
+            self.queues[queue].vruntime = placed.max(0) as u128;
         }
+        self.queues[queue].lag = 0;
         self.join_load(queue);
         self.renew_deadline(queue);
         self.enqueue(queue);
@@ -294,6 +321,84 @@ impl Picker {
             }
             None => false,
         }
+    }
+
+    /// The running slice's time is up: keeps the queue running for another
+    /// slice, and says so, if it is alone, or if it is less than half a
+    /// `min_slice` of CPU ahead of its share and no eligible waiting queue has
+    /// an earlier deadline than its renewed one.
+    ///
+    /// Plain EEVDF makes the running queue ineligible as soon as it is ahead
+    /// at all, and a switch hands over whole polls. A heavy queue is "ahead"
+    /// of a light one after any slice (by a hundredth of it, at 99:1), so the
+    /// light queue would get a poll at the end of every heavy slice though it
+    /// is owed a hundredth of one. The waiting queues are owed, together,
+    /// exactly what the running one is ahead (weighted lags sum to zero): with
+    /// this tolerance the light queue gets its poll once it is owed half a
+    /// `min_slice`, and queues of equal weight still alternate slice by slice.
+    pub(crate) fn renew_if_not_ahead(&mut self) -> bool {
+        self.update_current();
+        let Some(slice) = self.current else {
+            return false;
+        };
+        if self.runnable > 1 {
+            let entity = &self.queues[slice.queue];
+            let ahead = entity.vruntime as i128 - self.average() as i128;
+            let ahead_nanos = ahead.max(0) as u128 * u128::from(entity.weight) / VSCALE;
+            if ahead_nanos >= u128::from(self.min_slice / 2) {
+                return false;
+            }
+            self.renew_deadline(slice.queue);
+            let deadline = self.queues[slice.queue].deadline;
+            if self
+                .best_waiting_deadline()
+                .is_some_and(|best| best <= deadline)
+            {
+                return false;
+            }
+        }
+        self.renew_slice()
+    }
+
+    /// The earliest deadline among eligible waiting queues, if any.
+    fn best_waiting_deadline(&mut self) -> Option<u128> {
+        self.rebase();
+        self.promote_eligible();
+        while let Some(&Reverse((deadline, seq, queue))) = self.eligible.peek() {
+            if self.is_eligible(queue) {
+                return Some(deadline);
+            }
+            self.eligible.pop();
+            self.pending
+                .push(Reverse((self.queues[queue].vruntime, seq, queue)));
+        }
+        None
+    }
+
+    /// Moves the waiting queues that became eligible to the deadline heap.
+    fn promote_eligible(&mut self) {
+        while let Some(&Reverse((_, seq, queue))) = self.pending.peek() {
+            if !self.is_eligible(queue) {
+                break;
+            }
+            self.pending.pop();
+            self.eligible
+                .push(Reverse((self.queues[queue].deadline, seq, queue)));
+        }
+    }
+
+    fn renew_slice(&mut self) -> bool {
+        let Some(queue) = self.current() else {
+            return false;
+        };
+        self.renew_deadline(queue);
+        let len = self.slice_len(queue);
+        if let Some(slice) = &mut self.current {
+            slice.used = 0;
+            slice.charged = 0;
+            slice.len = len;
+        }
+        true
     }
 
     /// Ends the running slice. Returns the queue that ran and the slice's CPU time.
@@ -326,14 +431,7 @@ impl Picker {
             return None;
         }
         self.rebase();
-        while let Some(&Reverse((_, seq, queue))) = self.pending.peek() {
-            if !self.is_eligible(queue) {
-                break;
-            }
-            self.pending.pop();
-            self.eligible
-                .push(Reverse((self.queues[queue].deadline, seq, queue)));
-        }
+        self.promote_eligible();
         let queue = loop {
             match self.eligible.pop() {
                 Some(Reverse((_, _, queue))) if self.is_eligible(queue) => break queue,
@@ -351,7 +449,7 @@ impl Picker {
         self.queues[queue].state = State::Running;
         self.current = Some(Slice {
             queue,
-            len: self.slice_len(),
+            len: self.slice_len(queue),
             used: 0,
             charged: 0,
         });

@@ -387,3 +387,38 @@ fn yield_maybe_is_free_without_competition_and_yields_on_preemption() {
         "bg must run uninterrupted except for the preemption"
     );
 }
+
+#[test]
+fn a_light_queue_gets_its_turn_without_splitting_heavy_bursts() {
+    // Weight 99 against 1, the background always runnable with 300 µs polls,
+    // the foreground in bursts of eight 400 µs polls with idle gaps. The
+    // background is owed a hundredth of each burst: it must not get a whole
+    // poll in the middle of one (it gets the gaps, and its share over time).
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue("fg", 99)
+        .with_queue("bg", 1)
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let fg = executor.queue("fg").unwrap();
+    let bg = executor.queue("bg").unwrap();
+    let log = Log::default();
+    let (log2, hand2) = (log.clone(), hand.clone());
+    futures::executor::block_on(executor.run_until(async move {
+        bg.spawn(busy("bg", &log2, &hand2, 300 * US, usize::MAX));
+        for _ in 0..20 {
+            yield_once().await;
+            yield_once().await;
+            let burst: Vec<_> = (0..8)
+                .map(|_| fg.spawn(busy("fg", &log2, &hand2, 400 * US, 1)))
+                .collect();
+            for task in burst {
+                task.await.unwrap();
+            }
+        }
+    }));
+    let runs = runs(&log.borrow());
+    let fg_runs: Vec<usize> = runs.iter().filter(|r| r.0 == "fg").map(|r| r.1).collect();
+    assert_eq!(fg_runs, vec![8; 20], "{runs:?}");
+}

@@ -216,6 +216,13 @@ impl Picker {
         let dv = entity.virtual_len(delta);
         entity.vruntime += dv;
         self.weighted_offset += (dv * u128::from(entity.weight)) as i128;
+        if entity.vruntime >= entity.deadline {
+            // The request is served: the next one starts here. Without this,
+            // a queue preempted before its slices run out would keep a
+            // deadline it has long passed, and nothing could preempt it.
+            let queue = slice.queue;
+            self.renew_deadline(queue);
+        }
     }
 
     fn offset(&self, vruntime: u128) -> i128 {
@@ -546,6 +553,26 @@ mod tests {
         assert!(picker.wake(0), "earlier deadline must preempt");
         picker.end_slice(SliceEnd::Preempted);
         assert_eq!(picker.pick(), Some(0));
+    }
+
+    #[test]
+    fn a_queue_preempted_again_and_again_stays_preemptible() {
+        // The light queue is preempted long before its slices end, so its
+        // virtual runtime passes its deadline; the deadline must move on, or
+        // the heavy queue (joining at the average, as after an idle with
+        // nothing owed) would stop preempting it.
+        let mut picker = Picker::new(&[99, 1], 2 * MS, MS / 4);
+        picker.wake(1);
+        assert_eq!(picker.pick(), Some(1));
+        for round in 0..200 {
+            picker.charge(MS / 10);
+            assert!(picker.wake(0), "no preemption in round {round}");
+            picker.end_slice(SliceEnd::Preempted);
+            assert_eq!(picker.pick(), Some(0));
+            picker.charge(1_000);
+            picker.end_slice(SliceEnd::Empty);
+            assert_eq!(picker.pick(), Some(1));
+        }
     }
 
     #[test]

@@ -5,64 +5,8 @@
 //! executor [`push`](Scheduler::push)es a task when it becomes runnable and
 //! [`pop`](Scheduler::pop)s the next one to poll. It is told how long each
 //! poll took ([`polled`](Scheduler::polled)) and when a task or a group is gone,
-//! to free any state it keeps.
-//!
-//! | scheduler | order | use it for |
-//! |---|---|---|
-//! | [`RunnableFifo`] (default) | when the task became runnable | throughput; a woken task goes to the back |
-//! | [`ArrivalFifo`] | when the task was spawned | old requests first, also across sleeps |
-//! | [`LAS`] | least attained service (per group) | tail latency: short jobs overtake long ones |
-//! | [`Edf`] | earliest deadline | requests with deadlines; others after, FIFO |
-//! | [`GroupFair`] | least weighted service of the group | fairness between tenants / streams |
-//!
-//! Every built-in operation is O(log n) or better in the queue's runnable tasks.
-//!
-//! # Writing your own
-//!
-//! ```
-//! use clockworker::{ExecutorBuilder, ReadyTask, Scheduler};
-//! use std::collections::VecDeque;
-//!
-//! /// Last in, first out: the most recently woken task runs first.
-//! #[derive(Default)]
-//! struct Lifo(Vec<ReadyTask>);
-//!
-//! impl Scheduler for Lifo {
-//!     fn push(&mut self, task: ReadyTask) {
-//!         self.0.push(task);
-//!     }
-//!     fn pop(&mut self) -> Option<ReadyTask> {
-//!         self.0.pop()
-//!     }
-//!     fn len(&self) -> usize {
-//!         self.0.len()
-//!     }
-//! }
-//!
-//! let executor = ExecutorBuilder::new()
-//!     .with_queue_scheduler("stack", 1, Lifo::default())
-//!     .build()
-//!     .unwrap();
-//! let queue = executor.queue("stack").unwrap();
-//! let order = futures::executor::block_on(executor.run_until(async {
-//!     let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-//!     let handles: Vec<_> = (0..3)
-//!         .map(|i| {
-//!             let order = order.clone();
-//!             queue.spawn(async move { order.borrow_mut().push(i) })
-//!         })
-//!         .collect();
-//!     for handle in handles {
-//!         handle.await.unwrap();
-//!     }
-//!     order.take()
-//! }));
-//! assert_eq!(order, vec![2, 1, 0]);
-//! ```
-//!
-//! A scheduler must hand back every task it was given. A task that a
-//! scheduler drops instead is cancelled (its handle reports
-//! [`JoinError::Cancelled`](crate::JoinError::Cancelled)), never lost.
+//! to free any state it keeps. See [`Scheduler`] for the built-ins and an
+//! example of a scheduler of your own.
 
 mod edf;
 mod fifo;
@@ -83,7 +27,68 @@ use crate::executor::Core;
 use crate::group::{FairClock, GroupState};
 use crate::task::{Runnable, TaskId, TaskMeta};
 
-/// Orders the runnable tasks of one queue. See the [module docs](self).
+/// Orders the runnable tasks of one queue.
+///
+/// The executor pushes a task when it becomes runnable and pops the next one
+/// to poll; it reports every poll ([`polled`](Self::polled)) and tells when a
+/// task or a group is gone.
+///
+/// | scheduler | order | use it for |
+/// |---|---|---|
+/// | [`RunnableFifo`] (default) | when the task became runnable | throughput; a woken task goes to the back |
+/// | [`ArrivalFifo`] | when the task was spawned | old requests first, also across sleeps |
+/// | [`LAS`] | least attained service (per group) | tail latency: short jobs overtake long ones |
+/// | [`Edf`] | earliest deadline | requests with deadlines; others after, FIFO |
+/// | [`GroupFair`] | least weighted service of the group | fairness between tenants / streams |
+///
+/// Every built-in operation is O(log n) or better in the queue's runnable tasks.
+///
+/// # Writing your own
+///
+/// ```
+/// use clockworker::{ExecutorBuilder, ReadyTask, Scheduler};
+/// use std::collections::VecDeque;
+///
+/// /// Last in, first out: the most recently woken task runs first.
+/// #[derive(Default)]
+/// struct Lifo(Vec<ReadyTask>);
+///
+/// impl Scheduler for Lifo {
+///     fn push(&mut self, task: ReadyTask) {
+///         self.0.push(task);
+///     }
+///     fn pop(&mut self) -> Option<ReadyTask> {
+///         self.0.pop()
+///     }
+///     fn len(&self) -> usize {
+///         self.0.len()
+///     }
+/// }
+///
+/// let executor = ExecutorBuilder::new()
+///     .with_queue_scheduler("stack", 1, Lifo::default())
+///     .build()
+///     .unwrap();
+/// let queue = executor.queue("stack").unwrap();
+/// let order = futures::executor::block_on(executor.run_until(async {
+///     let order = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+///     let handles: Vec<_> = (0..3)
+///         .map(|i| {
+///             let order = order.clone();
+///             queue.spawn(async move { order.borrow_mut().push(i) })
+///         })
+///         .collect();
+///     for handle in handles {
+///         handle.await.unwrap();
+///     }
+///     order.take()
+/// }));
+/// assert_eq!(order, vec![2, 1, 0]);
+/// ```
+///
+/// A scheduler must hand back every task it was given. A task that a
+/// scheduler drops instead is cancelled (its handle reports
+/// [`JoinError::Cancelled`](crate::JoinError::Cancelled)), never lost.
 ///
 /// Times are nanoseconds on the executor's [`Clock`](crate::Clock).
 pub trait Scheduler: 'static {

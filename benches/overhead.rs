@@ -37,6 +37,8 @@
 //! current-thread runtime's `block_on`; `LocalExecutor` runs inside
 //! `futures-lite`'s `block_on` (its usual host).
 
+mod common;
+use common::{tokio_rt, yield_once, yielder};
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::hint::black_box;
@@ -71,36 +73,6 @@ impl Pattern {
             Pattern::Immediate => "immediate",
         }
     }
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Wakes the current task and returns `Pending` once, then `Ready`. The same
-/// future for every executor, so only executor overhead differs.
-fn yield_once() -> impl Future<Output = ()> {
-    let mut yielded = false;
-    poll_fn(move |cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-}
-
-/// The task of the `poll` group: `yields` self-wakes, so `yields + 1` polls.
-async fn yielder(yields: u64) -> u64 {
-    for _ in 0..yields {
-        yield_once().await;
-    }
-    yields
 }
 
 /// The body of the `spawn_join` group, generic over the executor: `spawn`

@@ -28,9 +28,9 @@
 //! Goal of the issue: the per-poll cost under [`LAS`] and under [`GroupFair`]
 //! must be at most 1.3× the per-poll cost under [`RunnableFifo`].
 
-use std::future::{Future, poll_fn};
+mod common;
+use common::{tokio_rt, yielder};
 use std::hint::black_box;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use clockworker::{ArrivalFifo, Edf, ExecutorBuilder, GroupFair, LAS, RunnableFifo, Scheduler};
@@ -43,35 +43,6 @@ use criterion::{
 const TASKS: u64 = 16;
 /// Groups those tasks are spread over.
 const GROUPS: u64 = 4;
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// Wakes the current task and returns `Pending` once, then `Ready`.
-fn yield_once() -> impl Future<Output = ()> {
-    let mut yielded = false;
-    poll_fn(move |cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-}
-
-/// A self-waking task: `yields` self-wakes, so `yields + 1` polls.
-async fn yielder(yields: u64) -> u64 {
-    for _ in 0..yields {
-        yield_once().await;
-    }
-    yields
-}
 
 /// `iters` polls of one ungrouped self-waking task under `scheduler`.
 fn poll_single<S: Scheduler>(iters: u64, scheduler: S) -> Duration {

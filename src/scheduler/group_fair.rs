@@ -27,6 +27,9 @@ pub struct GroupFair {
     /// goes back into the heap at the next pop, with its virtual time brought
     /// up to date by then.
     ran: Option<usize>,
+    /// The only runnable task, when there is just one: it needs no ordering,
+    /// so it skips the heap (the common case of a queue with one busy task).
+    sole: Option<ReadyTask>,
     /// The least virtual time a new or returning sharer may start at: the
     /// virtual time of the last sharer served (as order-preserving bits).
     floor: u64,
@@ -50,6 +53,7 @@ impl GroupFair {
             heap: BinaryHeap::new(),
             groups: GroupFifos::default(),
             ran: None,
+            sole: None,
             floor: 0,
             seq: 0,
             len: 0,
@@ -105,6 +109,35 @@ impl fmt::Debug for GroupFair {
 
 impl Scheduler for GroupFair {
     fn push(&mut self, task: ReadyTask) {
+        if self.len == 0 {
+            self.sole = Some(task);
+            self.len = 1;
+            return;
+        }
+        if let Some(sole) = self.sole.take() {
+            self.len -= 1;
+            self.queue(sole);
+        }
+        self.queue(task);
+    }
+
+    fn pop(&mut self) -> Option<ReadyTask> {
+        if let Some(task) = self.sole.take() {
+            // Served alone, it still moves the floor, as a heap pop would.
+            self.floor = self.floor.max(self.vtime(&task));
+            self.len -= 1;
+            return Some(task);
+        }
+        self.next()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl GroupFair {
+    fn queue(&mut self, task: ReadyTask) {
         self.len += 1;
         let (key, item) = match self.groups.push(task) {
             // Joined its group's FIFO: the group is queued already.
@@ -121,7 +154,7 @@ impl Scheduler for GroupFair {
         self.heap.push(Keyed { key, tie, item });
     }
 
-    fn pop(&mut self) -> Option<ReadyTask> {
+    fn next(&mut self) -> Option<ReadyTask> {
         let mut ran = self.ran.take().and_then(|slot| {
             let key = self.vtime(self.groups.front(slot)?);
             let tie = self.tie();
@@ -163,9 +196,5 @@ impl Scheduler for GroupFair {
             self.len -= 1;
             return Some(task);
         }
-    }
-
-    fn len(&self) -> usize {
-        self.len
     }
 }

@@ -27,6 +27,9 @@ pub struct LAS {
     /// it goes back into the heap at the next pop, when that task's poll has
     /// been charged, so its key is never stale.
     ran: Option<(usize, u64)>,
+    /// The only runnable task, when there is just one: it needs no ordering,
+    /// so it skips the heap (the common case of a queue with one busy task).
+    sole: Option<ReadyTask>,
     len: usize,
 }
 
@@ -39,6 +42,33 @@ impl LAS {
 
 impl Scheduler for LAS {
     fn push(&mut self, task: ReadyTask) {
+        if self.len == 0 {
+            self.sole = Some(task);
+            self.len = 1;
+            return;
+        }
+        if let Some(sole) = self.sole.take() {
+            self.len -= 1;
+            self.queue(sole);
+        }
+        self.queue(task);
+    }
+
+    fn pop(&mut self) -> Option<ReadyTask> {
+        if let Some(task) = self.sole.take() {
+            self.len -= 1;
+            return Some(task);
+        }
+        self.next()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl LAS {
+    fn queue(&mut self, task: ReadyTask) {
         self.len += 1;
         let service = task.group_service();
         let tie = task.id().as_u64();
@@ -54,7 +84,7 @@ impl Scheduler for LAS {
         });
     }
 
-    fn pop(&mut self) -> Option<ReadyTask> {
+    fn next(&mut self) -> Option<ReadyTask> {
         let mut ran = self.ran.take().and_then(|(slot, tie)| {
             let key = self.groups.front(slot)?.group_service();
             Some(Keyed {
@@ -95,9 +125,5 @@ impl Scheduler for LAS {
             self.len -= 1;
             return Some(task);
         }
-    }
-
-    fn len(&self) -> usize {
-        self.len
     }
 }

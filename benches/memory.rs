@@ -31,6 +31,8 @@
 //! inside a Tokio current-thread runtime's `block_on`, `LocalExecutor` inside
 //! `smol::block_on`.
 
+mod common;
+use common::tokio_rt;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::{Future, poll_fn};
 use std::hint::black_box;
@@ -222,13 +224,6 @@ fn measure<H>(
     };
     drop(black_box(handles));
     sample
-}
-
-fn tokio_rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
 }
 
 fn clockworker(pattern: Pattern) -> Sample {

@@ -18,6 +18,12 @@
 //!   yield N times in all; total time / N is the cost of one poll when the
 //!   scheduler has to choose among several runnable tasks and groups (the
 //!   [`TASKS`] completing polls and spawns amortize away).
+//! - `ungrouped_16`: the same [`TASKS`] tasks without groups: under [`LAS`]
+//!   and [`GroupFair`] each task is its own group.
+//!
+//! `las_exact` and `group_fair_exact` are [`LAS`] and [`GroupFair`] with a
+//! granularity of zero, ordering exactly at every poll: the difference is
+//! what taking turns (the default 10 µs granularity) saves.
 //!
 //! The Tokio current-thread runtime and the executor are built once per
 //! `iter_custom` call, outside the timed region; the tasks are spawned and run
@@ -62,9 +68,9 @@ fn poll_single<S: Scheduler>(iters: u64, scheduler: S) -> Duration {
     elapsed
 }
 
-/// `iters` polls in all, spread over [`TASKS`] self-waking tasks in [`GROUPS`]
-/// groups, under `scheduler`.
-fn poll_grouped<S: Scheduler>(iters: u64, scheduler: S) -> Duration {
+/// `iters` polls in all, spread over [`TASKS`] self-waking tasks, in `groups`
+/// groups or ungrouped, under `scheduler`.
+fn poll_many<S: Scheduler>(iters: u64, scheduler: S, groups: Option<u64>) -> Duration {
     let rt = tokio_rt();
     let executor = ExecutorBuilder::new()
         .with_queue_scheduler(0u8, 1, scheduler)
@@ -76,7 +82,10 @@ fn poll_grouped<S: Scheduler>(iters: u64, scheduler: S) -> Duration {
         .map(|i| {
             // The first `iters % TASKS` tasks take one extra yield.
             let yields = iters / TASKS + u64::from(i < iters % TASKS);
-            queue.group(i % GROUPS).spawn(yielder(yields))
+            match groups {
+                Some(groups) => queue.group(i % groups).spawn(yielder(yields)),
+                None => queue.spawn(yielder(yields)),
+            }
         })
         .collect();
     let sum = rt.block_on(executor.run_until(async move {
@@ -101,7 +110,10 @@ fn bench_scheduler<S: Scheduler>(
         b.iter_custom(|iters| poll_single(iters, make()))
     });
     group.bench_function(BenchmarkId::new(name, "grouped_16x4"), |b| {
-        b.iter_custom(|iters| poll_grouped(iters, make()))
+        b.iter_custom(|iters| poll_many(iters, make(), Some(GROUPS)))
+    });
+    group.bench_function(BenchmarkId::new(name, "ungrouped_16"), |b| {
+        b.iter_custom(|iters| poll_many(iters, make(), None))
     });
 }
 
@@ -117,6 +129,13 @@ fn bench_scheduler_poll(c: &mut Criterion) {
     bench_scheduler(&mut group, "las", LAS::new);
     bench_scheduler(&mut group, "group_fair", GroupFair::new);
     bench_scheduler(&mut group, "edf", Edf::new);
+    // Ordering exactly at every poll: what the default granularity saves.
+    bench_scheduler(&mut group, "las_exact", || {
+        LAS::new().with_granularity(Duration::ZERO)
+    });
+    bench_scheduler(&mut group, "group_fair_exact", || {
+        GroupFair::new().with_granularity(Duration::ZERO)
+    });
     group.finish();
 }
 

@@ -81,12 +81,23 @@ impl FairClock {
         // Written on the executor's thread only: a plain load and store, no
         // read-modify-write.
         let seen = self.seen.load(Ordering::Relaxed);
-        self.seen.store(service, Ordering::Relaxed);
-        let delta = service.saturating_sub(seen) as f64 * inverse_weight;
-        let vtime = f64::from_bits(self.vtime.load(Ordering::Relaxed)) + delta;
-        let vtime = vtime.to_bits().max(floor);
+        let mut vtime = self.vtime.load(Ordering::Relaxed);
+        if service != seen {
+            self.seen.store(service, Ordering::Relaxed);
+            // Service only grows, and one poll's worth fits an `i64`, whose
+            // conversion to `f64` is one instruction (a `u64`'s is several).
+            let delta = service.wrapping_sub(seen) as i64 as f64 * inverse_weight;
+            vtime = (f64::from_bits(vtime) + delta).to_bits();
+        }
+        let vtime = vtime.max(floor);
         self.vtime.store(vtime, Ordering::Relaxed);
         vtime
+    }
+
+    /// Whether the virtual time already counts `service`: nothing was charged
+    /// since it was last brought up to date.
+    pub(crate) fn counts(&self, service: u64) -> bool {
+        self.seen.load(Ordering::Relaxed) == service
     }
 }
 

@@ -367,10 +367,16 @@ fn arrival_fifo_a_young_task_woken_early_still_waits_for_older_ones() {
     );
 }
 
+/// LAS ordering exactly at every poll (granularity zero), for the tests of
+/// its exact order, ties included.
+fn exact_las() -> LAS {
+    LAS::new().with_granularity(Duration::ZERO)
+}
+
 #[test]
 fn las_new_short_tasks_overtake_a_long_running_one() {
     let (clock, hand) = Clock::manual();
-    let (executor, queue) = one_queue(LAS::new(), clock);
+    let (executor, queue) = one_queue(exact_las(), clock);
     let log = Log::default();
     let (l, h) = (log.clone(), hand.clone());
     drive(executor.run_until(async move {
@@ -428,7 +434,7 @@ fn las_ties_go_by_arrival() {
 #[test]
 fn las_charges_a_group_for_all_of_its_tasks() {
     let (clock, hand) = Clock::manual();
-    let (executor, queue) = one_queue(LAS::new(), clock);
+    let (executor, queue) = one_queue(exact_las(), clock);
     let log = Log::default();
     let (l, h) = (log.clone(), hand.clone());
     let fresh_at = Rc::new(RefCell::new(None));
@@ -483,7 +489,7 @@ fn las_charges_a_group_for_all_of_its_tasks() {
 #[test]
 fn las_ungrouped_tasks_are_their_own_groups() {
     let (clock, hand) = Clock::manual();
-    let (executor, queue) = one_queue(LAS::new(), clock);
+    let (executor, queue) = one_queue(exact_las(), clock);
     let log = Log::default();
     let (l, h) = (log.clone(), hand.clone());
     drive(executor.run_until(async move {
@@ -595,6 +601,110 @@ fn edf_deadlines_are_absolute_from_spawn_time() {
     assert_eq!(log.take(), ["C", "A", "B"]);
 }
 
+#[test]
+fn las_the_running_task_keeps_the_thread_within_the_granularity() {
+    let (clock, hand) = Clock::manual();
+    let las = LAS::new().with_granularity(250 * US);
+    let (executor, queue) = one_queue(las, clock);
+    let log = Log::default();
+    let (l, h) = (log.clone(), hand.clone());
+    drive(executor.run_until(async move {
+        let a = queue.spawn(busy("a", &l, &h, 100 * US, 6));
+        let b = queue.spawn(busy("b", &l, &h, 100 * US, 6));
+        a.await.unwrap();
+        b.await.unwrap();
+    }));
+    // a runs while its service is below b's 0 + 250 µs: 3 polls (300 µs).
+    // b then runs while below a's 300 + 250 µs: all 6 of its polls (600
+    // µs). a finishes.
+    let mut expected = vec!["a"; 3];
+    expected.extend(["b"; 6]);
+    expected.extend(["a"; 3]);
+    assert_eq!(log.take(), expected);
+}
+
+#[test]
+fn las_a_newcomer_with_less_service_ends_the_turn_at_the_next_poll() {
+    let (clock, hand) = Clock::manual();
+    // A granularity far above every service here: only arrivals end turns.
+    let las = LAS::new().with_granularity(Duration::from_secs(1));
+    let (executor, queue) = one_queue(las, clock);
+    let log = Log::default();
+    let (l, h) = (log.clone(), hand.clone());
+    drive(executor.run_until(async move {
+        let mut handles = vec![queue.group("g").spawn(busy("g", &l, &h, MS, 6))];
+        handles.push(queue.group("g").spawn({
+            let (log, hand, queue) = (l.clone(), h.clone(), queue.clone());
+            async move {
+                log_push(&log, "g");
+                hand.advance(MS);
+                yield_once().await;
+                // The group has 3 ms of service; the newcomer none.
+                let newcomer = queue
+                    .task()
+                    .no_group()
+                    .spawn(busy("new", &log, &hand, MS, 2));
+                log_push(&log, "g");
+                hand.advance(MS);
+                newcomer.await.unwrap();
+            }
+        }));
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    }));
+    // The group's turn had no end (nobody was waiting when it started); the
+    // newcomer's arrival ends it after the poll that spawned it, and the
+    // newcomer runs both its polls (2 ms < the group's 4 ms) in its turn.
+    assert_eq!(
+        log.take(),
+        ["g", "g", "g", "g", "new", "new", "g", "g", "g", "g"]
+    );
+}
+
+#[test]
+fn group_fair_no_group_gets_more_than_the_granularity_ahead() {
+    const POLLS: usize = 2_000;
+    let (clock, hand) = Clock::manual();
+    let fair = GroupFair::new().with_granularity(MS);
+    let (executor, queue) = one_queue(fair, clock);
+    let log = two_groups(executor, queue, &hand, [4, 1], POLLS);
+    assert_eq!(log.len(), POLLS);
+    // A group runs until it is 1 ms (10 polls) ahead of the other: turns of
+    // 20 polls once both have run, and the two never drift further apart
+    // than the granularity plus one poll.
+    assert_eq!(longest_run(&log, "a"), 20);
+    assert_eq!(longest_run(&log, "b"), 20);
+    assert!(max_lag(&log, 1) <= 11, "lag {}", max_lag(&log, 1));
+    assert_eq!(count(&log, "a"), POLLS / 2);
+}
+
+/// Runs groups "a" and "b" with `tasks[0]` and `tasks[1]` tasks of 100 µs
+/// polls until `polls` polls in all, and returns the log of which ran.
+fn two_groups(
+    executor: Rc<Executor<i32>>,
+    queue: QueueHandle,
+    hand: &ManualClock,
+    tasks: [usize; 2],
+    polls: usize,
+) -> Vec<&'static str> {
+    let log = Log::default();
+    let (l, h) = (log.clone(), hand.clone());
+    drive(executor.run_until(async move {
+        let mut handles = Vec::new();
+        for (label, n) in ["a", "b"].into_iter().zip(tasks) {
+            for _ in 0..n {
+                let task = busy_until(label, &l, &h, 100 * US, polls);
+                handles.push(queue.group(label).spawn(task));
+            }
+        }
+        for h in handles {
+            h.await.unwrap();
+        }
+    }));
+    log.take()
+}
+
 /// The largest gap, over every prefix of `log`, between `count(a)` and
 /// `weight_a * count(b)`, in polls (all polls cost the same): how far the
 /// weighted shares ever drift apart.
@@ -616,27 +726,7 @@ fn group_fair_splits_evenly_between_groups_whatever_their_task_counts() {
     const POLLS: usize = 4_000;
     let (clock, hand) = Clock::manual();
     let (executor, queue) = one_queue(GroupFair::new(), clock);
-    let log = Log::default();
-    let (l, h) = (log.clone(), hand.clone());
-    drive(executor.run_until(async move {
-        let mut handles = Vec::new();
-        for _ in 0..10 {
-            handles.push(
-                queue
-                    .group("a")
-                    .spawn(busy_until("a", &l, &h, 100 * US, POLLS)),
-            );
-        }
-        handles.push(
-            queue
-                .group("b")
-                .spawn(busy_until("b", &l, &h, 100 * US, POLLS)),
-        );
-        for h in handles {
-            h.await.unwrap();
-        }
-    }));
-    let log = log.take();
+    let log = two_groups(executor, queue, &hand, [10, 1], POLLS);
     assert_eq!(log.len(), POLLS);
     // Equal weights, equal poll costs: at every point the two groups'
     // CPU times differ by at most one poll (100 µs).
@@ -652,28 +742,9 @@ fn group_fair_with_weights_shares_by_weight() {
     let a_id = group_id(&"a");
     let fair = GroupFair::with_weights(move |g| if g == a_id { 3 } else { 1 });
     let (executor, queue) = one_queue(fair, clock);
-    let log = Log::default();
-    let (l, h) = (log.clone(), hand.clone());
-    drive(executor.run_until(async move {
-        // The heavy group has one task, the light one ten: weight, not task
-        // count, decides.
-        let mut handles = vec![
-            queue
-                .group("a")
-                .spawn(busy_until("a", &l, &h, 100 * US, POLLS)),
-        ];
-        for _ in 0..10 {
-            handles.push(
-                queue
-                    .group("b")
-                    .spawn(busy_until("b", &l, &h, 100 * US, POLLS)),
-            );
-        }
-        for h in handles {
-            h.await.unwrap();
-        }
-    }));
-    let log = log.take();
+    // The heavy group has one task, the light one ten: weight, not task
+    // count, decides.
+    let log = two_groups(executor, queue, &hand, [1, 10], POLLS);
     assert_eq!(log.len(), POLLS);
     // a's service / 3 and b's service stay within one poll of each other
     // (3 polls of a).

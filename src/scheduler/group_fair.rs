@@ -1,13 +1,12 @@
 //! Weighted fair sharing between the groups of one queue.
 
-use std::collections::BinaryHeap;
-use std::fmt;
 use std::sync::atomic::Ordering;
 
-use super::grouped::{GroupFifos, Sharer};
-use super::keyed::{Keyed, pop_with};
-use super::{ReadyTask, Scheduler};
-use crate::group::GroupState;
+use super::ReadyTask;
+use super::las::DEFAULT_GRANULARITY;
+use super::sharing::{Policy, Sharing, turn_taking_scheduler};
+use crate::executor::nanos;
+use crate::group::{FairClock, GroupState};
 
 /// Weighted fair CPU share between the groups inside one queue, e.g. one group
 /// per tenant: a tenant with 1,000 runnable tasks gets the same share as a
@@ -16,26 +15,19 @@ use crate::group::GroupState;
 ///
 /// Each group has a virtual time, its CPU time divided by its weight; the
 /// group with the least virtual time runs next. A group that was idle comes
-/// back no earlier than the least virtual time served so far, so idling banks
-/// no credit. Virtual times live in the groups' (and tasks') own state, and a
+/// back no earlier than the virtual time of the group served last, so idling
+/// banks no credit.
+///
+/// Virtual times closer than the *granularity* (10 µs by default, see
+/// [`with_granularity`](Self::with_granularity)) count as equal: the group
+/// that runs keeps the thread until its virtual time passes the least waiting
+/// group's by that much, so groups take turns of about `granularity × weight`
+/// of CPU, and ordering costs one heap operation per turn rather than per
+/// poll. Virtual times live in the groups' (and tasks') own state, and a
 /// group's waiting tasks in a FIFO found through the group, so no operation
-/// hashes; each is O(log n) in the runnable groups.
+/// hashes; each is O(log n) in the waiting groups, most are O(1).
 pub struct GroupFair {
-    heap: BinaryHeap<Keyed<u64, Sharer>>,
-    groups: GroupFifos,
-    /// The group whose task was popped last, if it has more tasks waiting: it
-    /// goes back into the heap at the next pop, with its virtual time brought
-    /// up to date by then.
-    ran: Option<usize>,
-    /// The only runnable task, when there is just one: it needs no ordering,
-    /// so it skips the heap (the common case of a queue with one busy task).
-    sole: Option<ReadyTask>,
-    /// The least virtual time a new or returning sharer may start at: the
-    /// virtual time of the last sharer served (as order-preserving bits).
-    floor: u64,
-    seq: u64,
-    len: usize,
-    weight_of: Box<dyn Fn(u64) -> u32>,
+    inner: Sharing<ByVirtualTime>,
 }
 
 impl GroupFair {
@@ -49,18 +41,31 @@ impl GroupFair {
     /// It is asked once per group while the group lives. Tasks without a
     /// group have weight 1.
     pub fn with_weights(weight_of: impl Fn(u64) -> u32 + 'static) -> Self {
-        GroupFair {
-            heap: BinaryHeap::new(),
-            groups: GroupFifos::default(),
-            ran: None,
-            sole: None,
+        let policy = ByVirtualTime {
             floor: 0,
             seq: 0,
-            len: 0,
             weight_of: Box::new(weight_of),
+        };
+        GroupFair {
+            inner: Sharing::new(policy, nanos(DEFAULT_GRANULARITY)),
         }
     }
+}
 
+turn_taking_scheduler!(GroupFair);
+
+/// Keys a group by its virtual time, as order-preserving `f64` bits
+/// (virtual times are never negative).
+struct ByVirtualTime {
+    /// The least virtual time a new or returning group may start at: that
+    /// of the group whose turn started last.
+    floor: u64,
+    /// Ties go round-robin: to the group that entered the heap first.
+    seq: u64,
+    weight_of: Box<dyn Fn(u64) -> u32>,
+}
+
+impl ByVirtualTime {
     /// `1 / weight` of `group`, asked of `weight_of` once per group.
     fn inverse_weight(&self, group: &GroupState) -> f64 {
         match group.inverse_weight.load(Ordering::Relaxed) {
@@ -75,126 +80,46 @@ impl GroupFair {
         }
     }
 
-    /// The sharer's virtual time, brought up to date.
-    fn vtime(&self, task: &ReadyTask) -> u64 {
-        let service = task.group_service();
+    /// The task's sharer's virtual time and `1 / weight`.
+    fn clock<'t>(&self, task: &'t ReadyTask) -> (&'t FairClock, f64) {
         match task.group_state() {
-            Some(group) => group
-                .fair
-                .catch_up(service, self.inverse_weight(group), self.floor),
-            None => task.fair_clock().catch_up(service, 1.0, self.floor),
+            Some(group) => (&group.fair, self.inverse_weight(group)),
+            None => (task.fair_clock(), 1.0),
         }
     }
+}
 
-    fn tie(&mut self) -> u64 {
+impl Policy for ByVirtualTime {
+    fn key(&mut self, task: &ReadyTask) -> u64 {
+        let (clock, inverse_weight) = self.clock(task);
+        clock.catch_up(task.group_service(), inverse_weight, self.floor)
+    }
+
+    fn is_current(&self, task: &ReadyTask, _key: u64) -> bool {
+        let (clock, _) = self.clock(task);
+        clock.counts(task.group_service())
+    }
+
+    fn after(&self, key: u64, granularity: u64) -> u64 {
+        (f64::from_bits(key) + granularity as f64).to_bits()
+    }
+
+    fn service_at(&self, task: &ReadyTask, key: u64, end: u64) -> u64 {
+        if end == u64::MAX {
+            return u64::MAX;
+        }
+        let (_, inverse_weight) = self.clock(task);
+        let span = (f64::from_bits(end) - f64::from_bits(key)).max(0.0) / inverse_weight;
+        // `as` saturates: a span past `u64::MAX` nanoseconds is no limit.
+        task.group_service().saturating_add(span as u64)
+    }
+
+    fn tie(&mut self, _task: &ReadyTask) -> u64 {
         self.seq += 1;
         self.seq
     }
-}
 
-impl Default for GroupFair {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Debug for GroupFair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GroupFair")
-            .field("runnable", &self.len)
-            .field("queued_sharers", &self.heap.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Scheduler for GroupFair {
-    fn push(&mut self, task: ReadyTask) {
-        if self.len == 0 {
-            self.sole = Some(task);
-            self.len = 1;
-            return;
-        }
-        if let Some(sole) = self.sole.take() {
-            self.len -= 1;
-            self.queue(sole);
-        }
-        self.queue(task);
-    }
-
-    fn pop(&mut self) -> Option<ReadyTask> {
-        if let Some(task) = self.sole.take() {
-            // Served alone, it still moves the floor, as a heap pop would.
-            self.floor = self.floor.max(self.vtime(&task));
-            self.len -= 1;
-            return Some(task);
-        }
-        self.next()
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-}
-
-impl GroupFair {
-    fn queue(&mut self, task: ReadyTask) {
-        self.len += 1;
-        let (key, item) = match self.groups.push(task) {
-            // Joined its group's FIFO: the group is queued already.
-            Ok(None) => return,
-            Ok(Some(slot)) => {
-                let Some(front) = self.groups.front(slot) else {
-                    return;
-                };
-                (self.vtime(front), Sharer::Group(slot))
-            }
-            Err(task) => (self.vtime(&task), Sharer::Task(task)),
-        };
-        let tie = self.tie();
-        self.heap.push(Keyed { key, tie, item });
-    }
-
-    fn next(&mut self) -> Option<ReadyTask> {
-        let mut ran = self.ran.take().and_then(|slot| {
-            let key = self.vtime(self.groups.front(slot)?);
-            let tie = self.tie();
-            Some(Keyed {
-                key,
-                tie,
-                item: Sharer::Group(slot),
-            })
-        });
-        loop {
-            let (mut top, fresh) = pop_with(&mut self.heap, ran.take())?;
-            let slot = match top.item {
-                // An ungrouped task's service does not change while it waits.
-                Sharer::Task(task) => {
-                    self.floor = self.floor.max(top.key);
-                    self.len -= 1;
-                    return Some(task);
-                }
-                Sharer::Group(slot) => slot,
-            };
-            let Some(front) = self.groups.front(slot) else {
-                continue;
-            };
-            // Fresh: the group that ran last, just brought up to date.
-            // Otherwise the group may have run since it was queued (it got a
-            // task while its last one was running): its turn moves back.
-            let vtime = if fresh { top.key } else { self.vtime(front) };
-            if vtime > top.key {
-                top.key = vtime;
-                top.tie = self.tie();
-                self.heap.push(top);
-                continue;
-            }
-            let (task, more) = self.groups.pop(slot)?;
-            self.floor = self.floor.max(vtime);
-            if more {
-                self.ran = Some(slot);
-            }
-            self.len -= 1;
-            return Some(task);
-        }
+    fn served(&mut self, key: u64) {
+        self.floor = self.floor.max(key);
     }
 }

@@ -53,6 +53,7 @@ impl<K: Ord, T> Ord for Keyed<K, T> {
 /// touching the heap; otherwise it replaces the heap's least in one sift,
 /// instead of a push and a pop. The flag tells whether the entry returned is
 /// `extra` itself.
+#[inline(always)]
 pub(crate) fn pop_with<K: Ord, T>(
     heap: &mut std::collections::BinaryHeap<Keyed<K, T>>,
     extra: Option<Keyed<K, T>>,

@@ -1,129 +1,69 @@
 //! Least attained service.
 
-use std::collections::BinaryHeap;
+use std::time::Duration;
 
-use super::grouped::{GroupFifos, Sharer};
-use super::keyed::{Keyed, pop_with};
-use super::{ReadyTask, Scheduler};
+use super::ReadyTask;
+use super::sharing::{Policy, Sharing, turn_taking_scheduler};
+use crate::executor::nanos;
+
+/// The default [`LAS::with_granularity`].
+pub(crate) const DEFAULT_GRANULARITY: Duration = Duration::from_micros(10);
 
 /// Least attained service first: the task whose group has had the least CPU so
-/// far runs next; a task without a group is its own group; ties go by arrival.
+/// far runs next; a task without a group is its own group; ties between
+/// waiting groups go by arrival.
 ///
 /// Short jobs overtake long ones without knowing job sizes in advance, which
 /// keeps tail latency low under mixed loads. With groups (one per tenant, or
 /// a request and the children it spawns), a tenant's many tasks count as one,
 /// and run first in, first out among themselves.
 ///
-/// The heap holds one entry per waiting ungrouped task and one per group with
-/// waiting tasks, keyed by service. Only a group's own polls raise its
-/// service, and the group whose task runs is kept out of the heap until the
-/// next pop, when its service is up to date: keys are never stale. Every
-/// operation is O(log n).
-#[derive(Debug, Default)]
+/// Services closer than the *granularity* (10 µs by default, see
+/// [`with_granularity`](Self::with_granularity)) count as equal: the group
+/// that runs keeps the thread until its service passes the least waiting
+/// group's by that much, so ordering costs one heap operation per such turn
+/// rather than per poll. A task or group that becomes runnable with less
+/// service than the turn would end at (a new task, say) ends the turn at the
+/// next poll. Every operation is
+/// O(log n) in the waiting groups, most are O(1).
 pub struct LAS {
-    heap: BinaryHeap<Keyed<u64, Sharer>>,
-    groups: GroupFifos,
-    /// The group whose task was popped last and which has more tasks waiting:
-    /// it goes back into the heap at the next pop, when that task's poll has
-    /// been charged, so its key is never stale.
-    ran: Option<(usize, u64)>,
-    /// The only runnable task, when there is just one: it needs no ordering,
-    /// so it skips the heap (the common case of a queue with one busy task).
-    sole: Option<ReadyTask>,
-    len: usize,
+    inner: Sharing<ByService>,
 }
 
 impl LAS {
-    /// An empty scheduler.
+    /// An empty scheduler with the default granularity.
     pub fn new() -> Self {
-        Self::default()
+        LAS {
+            inner: Sharing::new(ByService, nanos(DEFAULT_GRANULARITY)),
+        }
     }
 }
 
-impl Scheduler for LAS {
-    fn push(&mut self, task: ReadyTask) {
-        if self.len == 0 {
-            self.sole = Some(task);
-            self.len = 1;
-            return;
-        }
-        if let Some(sole) = self.sole.take() {
-            self.len -= 1;
-            self.queue(sole);
-        }
-        self.queue(task);
+turn_taking_scheduler!(LAS);
+
+/// Keys a group by its service.
+#[derive(Debug)]
+struct ByService;
+
+impl Policy for ByService {
+    fn key(&mut self, task: &ReadyTask) -> u64 {
+        task.group_service()
     }
 
-    fn pop(&mut self) -> Option<ReadyTask> {
-        if let Some(task) = self.sole.take() {
-            self.len -= 1;
-            return Some(task);
-        }
-        self.next()
+    fn is_current(&self, task: &ReadyTask, key: u64) -> bool {
+        task.group_service() == key
     }
 
-    fn len(&self) -> usize {
-        self.len
-    }
-}
-
-impl LAS {
-    fn queue(&mut self, task: ReadyTask) {
-        self.len += 1;
-        let service = task.group_service();
-        let tie = task.id().as_u64();
-        let item = match self.groups.push(task) {
-            Ok(None) => return,
-            Ok(Some(slot)) => Sharer::Group(slot),
-            Err(task) => Sharer::Task(task),
-        };
-        self.heap.push(Keyed {
-            key: service,
-            tie,
-            item,
-        });
+    fn after(&self, key: u64, granularity: u64) -> u64 {
+        key.saturating_add(granularity)
     }
 
-    fn next(&mut self) -> Option<ReadyTask> {
-        let mut ran = self.ran.take().and_then(|(slot, tie)| {
-            let key = self.groups.front(slot)?.group_service();
-            Some(Keyed {
-                key,
-                tie,
-                item: Sharer::Group(slot),
-            })
-        });
-        loop {
-            let (mut top, fresh) = pop_with(&mut self.heap, ran.take())?;
-            let slot = match top.item {
-                // An ungrouped task's service does not change while it waits.
-                Sharer::Task(task) => {
-                    self.len -= 1;
-                    return Some(task);
-                }
-                Sharer::Group(slot) => slot,
-            };
-            let Some(front) = self.groups.front(slot) else {
-                continue;
-            };
-            // A group gains service only while its task runs, and the group
-            // that ran last was out of the heap until now (`fresh`). A group
-            // that got a task while its last one was running entered the heap
-            // before that poll was charged: re-checked here.
-            if !fresh {
-                let service = front.group_service();
-                if service > top.key {
-                    top.key = service;
-                    self.heap.push(top);
-                    continue;
-                }
-            }
-            let (task, more) = self.groups.pop(slot)?;
-            if let Some(next) = more.then(|| self.groups.front(slot)).flatten() {
-                self.ran = Some((slot, next.id().as_u64()));
-            }
-            self.len -= 1;
-            return Some(task);
-        }
+    fn service_at(&self, _task: &ReadyTask, _key: u64, end: u64) -> u64 {
+        end
+    }
+
+    fn tie(&mut self, task: &ReadyTask) -> u64 {
+        // Task ids grow with spawns: arrival order.
+        task.id().as_u64()
     }
 }

@@ -14,6 +14,7 @@ mod group_fair;
 mod grouped;
 mod keyed;
 mod las;
+mod sharing;
 
 pub use edf::Edf;
 pub use fifo::{ArrivalFifo, RunnableFifo};

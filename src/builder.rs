@@ -9,6 +9,20 @@ use crate::error::BuildError;
 use crate::executor::Executor;
 use crate::key::QueueKey;
 use crate::scheduler::{RunnableFifo, Scheduler};
+use crate::slow::{Kind, ReportFn, SlowPoll, trace};
+use crate::watchdog::{StallFn, Watchdog};
+
+/// The user's callbacks, with queue keys resolved, and the watchdog, for the
+/// core.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) on_slow_poll: Option<ReportFn>,
+    pub(crate) watchdog: Option<Watchdog>,
+}
+
+/// The watchdog's settings: its threshold, and what makes its report
+/// callback once the queue keys are known.
+type WatchdogSetup<K> = (Duration, Box<dyn FnOnce(Vec<K>) -> StallFn>);
 
 /// Default target period in which every runnable queue gets a turn.
 pub const DEFAULT_SCHED_LATENCY: Duration = Duration::from_millis(2);
@@ -18,6 +32,9 @@ pub const DEFAULT_MIN_SLICE: Duration = Duration::from_micros(250);
 pub const DEFAULT_DRIVER_YIELD: Duration = Duration::from_micros(500);
 /// Default number of polls after which control goes back to the host runtime.
 pub const DEFAULT_MAX_POLLS_PER_YIELD: u32 = 61;
+/// Default slow-poll threshold: polls at least this long count as slow in
+/// [`QueueStats::slow_polls`](crate::QueueStats::slow_polls).
+pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
 
 /// Tunables shared by the executor's layers.
 #[derive(Debug, Clone)]
@@ -27,6 +44,8 @@ pub(crate) struct Config {
     pub(crate) driver_yield: Duration,
     pub(crate) max_polls_per_yield: u32,
     pub(crate) panic_on_task_panic: bool,
+    pub(crate) statistics: bool,
+    pub(crate) slow_poll: Duration,
 }
 
 /// Builds an [`Executor`]: its queues, their weights, and the scheduling tunables.
@@ -55,6 +74,8 @@ pub(crate) struct Config {
 /// | [`driver_yield`](Self::with_driver_yield) | 500 µs | longest run before the host gets control back |
 /// | [`max_polls_per_yield`](Self::with_max_polls_per_yield) | 61 | most polls before the host gets control back (Tokio's own interval) |
 /// | [`panic_on_task_panic`](Self::with_panic_on_task_panic) | `true` | a task panic propagates out of `run` |
+/// | [`statistics`](Self::with_statistics) | `true` | per-poll counts, CPU time and histograms per queue |
+/// | [`slow-poll threshold`](Self::on_slow_poll) | 10 ms | polls at least this long count as slow |
 ///
 /// The slice defaults are those of a latency-oriented CPU scheduler scaled to
 /// async polls, which typically last microseconds: with two busy queues each
@@ -64,7 +85,12 @@ pub struct ExecutorBuilder<K> {
     queues: Vec<(K, u32, Box<dyn Scheduler>)>,
     config: Config,
     clock: Option<Clock>,
+    on_slow_poll: Option<SlowPollFn<K>>,
+    watchdog: Option<WatchdogSetup<K>>,
 }
+
+/// The user's slow-poll callback.
+type SlowPollFn<K> = Box<dyn Fn(&SlowPoll<'_, K>)>;
 
 impl<K: std::fmt::Debug> std::fmt::Debug for ExecutorBuilder<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -77,6 +103,11 @@ impl<K: std::fmt::Debug> std::fmt::Debug for ExecutorBuilder<K> {
             .field("queues", &queues)
             .field("config", &self.config)
             .field("clock", &self.clock)
+            .field("on_slow_poll", &self.on_slow_poll.is_some())
+            .field(
+                "watchdog",
+                &self.watchdog.as_ref().map(|(threshold, _)| threshold),
+            )
             .finish()
     }
 }
@@ -98,8 +129,12 @@ impl<K: QueueKey> ExecutorBuilder<K> {
                 driver_yield: DEFAULT_DRIVER_YIELD,
                 max_polls_per_yield: DEFAULT_MAX_POLLS_PER_YIELD,
                 panic_on_task_panic: true,
+                statistics: true,
+                slow_poll: DEFAULT_SLOW_POLL,
             },
             clock: None,
+            on_slow_poll: None,
+            watchdog: None,
         }
     }
 
@@ -166,6 +201,87 @@ impl<K: QueueKey> ExecutorBuilder<K> {
         self
     }
 
+    /// Whether the executor keeps per-poll statistics (on by default): poll
+    /// counts, CPU time, and the queue-delay and poll-duration histograms of
+    /// [`QueueStats`](crate::QueueStats). Off, those stay zero and each poll
+    /// saves two histogram records; counts of spawns, endings, wakes, turns
+    /// and slices are kept either way.
+    pub fn with_statistics(mut self, statistics: bool) -> Self {
+        self.config.statistics = statistics;
+        self
+    }
+
+    /// Calls `callback` after every poll that took `threshold` or longer,
+    /// with the queue, the task, its name and where it was spawned: the task
+    /// that blocked the thread. The callback runs on the executor's thread,
+    /// between polls. Also sets the threshold of
+    /// [`QueueStats::slow_polls`](crate::QueueStats::slow_polls) (10 ms by
+    /// default). With the `tracing` feature, slow polls are also logged as
+    /// warnings.
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    /// use std::time::Duration;
+    ///
+    /// let executor = ExecutorBuilder::new()
+    ///     .with_queue("requests", 1)
+    ///     .on_slow_poll(Duration::from_millis(5), |poll| {
+    ///         eprintln!("slow poll: {poll}");
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), clockworker::BuildError>(())
+    /// ```
+    pub fn on_slow_poll(
+        mut self,
+        threshold: Duration,
+        callback: impl Fn(&SlowPoll<'_, K>) + 'static,
+    ) -> Self {
+        self.config.slow_poll = threshold;
+        self.on_slow_poll = Some(Box::new(callback));
+        self
+    }
+
+    /// Starts a watchdog thread that notices a poll running for `threshold`
+    /// or longer *while it still runs* (an infinite loop, a blocking call in
+    /// async code), and calls `callback` on that thread with the queue, the
+    /// task, its name and where it was spawned; once per stalled poll, with
+    /// how long it had run when noticed (within about a quarter threshold,
+    /// and 50 ms, of the threshold). With the `tracing` feature, stalls are
+    /// also logged as warnings. The thread stops when the executor is
+    /// dropped. Without a watchdog, nothing of this runs or costs anything.
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    /// use std::time::Duration;
+    ///
+    /// let executor = ExecutorBuilder::new()
+    ///     .with_queue("requests", 1)
+    ///     .with_watchdog(Duration::from_millis(100), |stall| {
+    ///         eprintln!("executor thread blocked: {stall}");
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), clockworker::BuildError>(())
+    /// ```
+    pub fn with_watchdog(
+        mut self,
+        threshold: Duration,
+        callback: impl Fn(&SlowPoll<'_, K>) + Send + 'static,
+    ) -> Self
+    where
+        K: Send,
+    {
+        let make = move |keys: Vec<K>| -> StallFn {
+            Box::new(move |report| {
+                if let Some(poll) = report.with_key(&keys) {
+                    trace(&poll, Kind::Stall);
+                    callback(&poll);
+                }
+            })
+        };
+        self.watchdog = Some((threshold, Box::new(make)));
+        self
+    }
+
     /// The clock the executor measures polls with. [`Clock::manual`] makes
     /// scheduling deterministic in tests.
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -206,7 +322,55 @@ impl<K: QueueKey> ExecutorBuilder<K> {
         if self.config.max_polls_per_yield == 0 {
             return Err(BuildError::ZeroPollBudget);
         }
+        if self.config.slow_poll.is_zero() {
+            return Err(BuildError::InvalidDuration {
+                setting: "slow_poll threshold",
+                reason: "must be greater than zero",
+            });
+        }
+        if self.watchdog.as_ref().is_some_and(|(t, _)| t.is_zero()) {
+            return Err(BuildError::InvalidDuration {
+                setting: "watchdog threshold",
+                reason: "must be greater than zero",
+            });
+        }
         let clock = self.clock.unwrap_or_default();
-        Ok(Rc::new(Executor::new(self.queues, self.config, clock)))
+        let keys: Vec<K> = self.queues.iter().map(|(key, _, _)| key.clone()).collect();
+        let watchdog = match self.watchdog {
+            Some((threshold, make)) => {
+                let report = make(keys.clone());
+                let watchdog = Watchdog::start(clock.clone(), threshold, report)
+                    .map_err(|error| BuildError::Watchdog(error.to_string()))?;
+                Some(watchdog)
+            }
+            None => None,
+        };
+        let on_slow_poll = slow_poll_hook(keys, self.on_slow_poll);
+        let hooks = Hooks {
+            on_slow_poll,
+            watchdog,
+        };
+        Ok(Rc::new(Executor::new(
+            self.queues,
+            self.config,
+            clock,
+            hooks,
+        )))
     }
+}
+
+/// The core's slow-poll hook: the user's callback, and the `tracing` log
+/// when that feature is on. `None` when there is neither.
+fn slow_poll_hook<K: QueueKey>(keys: Vec<K>, callback: Option<SlowPollFn<K>>) -> Option<ReportFn> {
+    if callback.is_none() && !cfg!(feature = "tracing") {
+        return None;
+    }
+    Some(Box::new(move |report| {
+        if let Some(poll) = report.with_key(&keys) {
+            trace(&poll, Kind::Slow);
+            if let Some(callback) = &callback {
+                callback(&poll);
+            }
+        }
+    }))
 }

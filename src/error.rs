@@ -31,6 +31,9 @@ pub enum BuildError {
     },
     /// `max_polls_per_yield` was 0: the executor would never poll a task.
     ZeroPollBudget,
+    /// The watchdog thread could not be started (the message is the
+    /// operating system's).
+    Watchdog(String),
 }
 
 impl fmt::Display for BuildError {
@@ -54,6 +57,9 @@ impl fmt::Display for BuildError {
             BuildError::ZeroPollBudget => f.write_str(
                 "`max_polls_per_yield` is 0: the executor must poll at least one task per turn",
             ),
+            BuildError::Watchdog(reason) => {
+                write!(f, "could not start the watchdog thread: {reason}")
+            }
         }
     }
 }

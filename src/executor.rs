@@ -32,14 +32,16 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, Pending};
+use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Waker;
+use std::time::Duration;
 
 use slab::Slab;
 
-use crate::builder::Config;
+use crate::builder::{Config, Hooks};
 use crate::clock::Clock;
 use crate::context;
 use crate::error::UnknownQueue;
@@ -51,6 +53,8 @@ use crate::picker::{Picker, SliceEnd};
 use crate::queue::{GroupChoice, QueueHandle, RunQueue, SpawnOptions};
 use crate::run::RunUntil;
 use crate::scheduler::{Scheduler, TaskInfo};
+use crate::slow::PollReport;
+use crate::stats::{ExecutorCounters, ExecutorStats, QueueStats, bump};
 use crate::task::{self, Ending, Runnable, TaskId, TaskMeta};
 
 /// A single-threaded executor with weighted queues.
@@ -72,6 +76,7 @@ impl<K: QueueKey> Executor<K> {
         queues: Vec<(K, u32, Box<dyn Scheduler>)>,
         config: Config,
         clock: Clock,
+        hooks: Hooks,
     ) -> Self {
         let mut keys = HashMap::with_capacity(queues.len());
         let mut schedulers = Vec::with_capacity(queues.len());
@@ -79,7 +84,7 @@ impl<K: QueueKey> Executor<K> {
             keys.insert(key, index);
             schedulers.push((weight, scheduler));
         }
-        let core = Core::new(schedulers, config, clock);
+        let core = Core::new(schedulers, config, clock, hooks);
         let queues = keys;
         Executor {
             core: Rc::new(core),
@@ -105,6 +110,54 @@ impl<K: QueueKey> Executor<K> {
     /// `future`: the executor is already running.
     pub fn run_until<F: Future>(&self, future: F) -> RunUntil<'_, F> {
         RunUntil::new(&self.core, future)
+    }
+
+    /// A snapshot of the executor's statistics: time busy and idle, turns,
+    /// polls, tasks, wakes. See [`ExecutorStats`].
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    ///
+    /// let executor = ExecutorBuilder::new().with_queue("main", 1).build().unwrap();
+    /// let queue = executor.queue("main").unwrap();
+    /// futures::executor::block_on(executor.run_until(queue.spawn(async {}))).unwrap();
+    /// let stats = executor.stats();
+    /// assert_eq!((stats.spawned, stats.completed, stats.polls), (1, 1, 1));
+    /// println!("{stats}");
+    /// ```
+    pub fn stats(&self) -> ExecutorStats {
+        self.core.stats()
+    }
+
+    /// A snapshot of the statistics of the queue named `key`: tasks, polls,
+    /// CPU time, slices, and histograms of queue delay and poll duration.
+    /// See [`QueueStats`].
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    ///
+    /// let executor = ExecutorBuilder::new().with_queue("main", 1).build().unwrap();
+    /// let queue = executor.queue("main").unwrap();
+    /// futures::executor::block_on(executor.run_until(queue.spawn(async {}))).unwrap();
+    /// let stats = executor.queue_stats("main").unwrap();
+    /// assert_eq!(stats.poll_duration.count(), 1);
+    /// println!("{stats}");
+    /// ```
+    pub fn queue_stats(&self, key: K) -> Result<QueueStats, UnknownQueue> {
+        match self.queues.get(&key) {
+            Some(&index) => Ok(self.core.queue_stats(index)),
+            None => Err(UnknownQueue::new(&key)),
+        }
+    }
+
+    /// The statistics of every queue, in the order they were configured.
+    pub fn all_queue_stats(&self) -> Vec<(K, QueueStats)> {
+        let mut queues: Vec<(&K, usize)> = self.queues.iter().map(|(k, &i)| (k, i)).collect();
+        queues.sort_by_key(|&(_, index)| index);
+        queues
+            .into_iter()
+            .map(|(key, index)| (key.clone(), self.core.queue_stats(index)))
+            .collect()
     }
 
     /// Runs the executor's tasks. The future does not complete on its own:
@@ -180,13 +233,29 @@ pub(crate) struct Core {
     pub(crate) panic: Cell<Option<Box<dyn Any + Send>>>,
     /// Wakers of the run futures currently polling this executor; see `run`.
     pub(crate) runners: RefCell<Slab<Waker>>,
+    pub(crate) counters: ExecutorCounters,
+    /// Queue delay of the poll in progress, set before it when statistics
+    /// are on (not for the runs that drop aborted tasks, which are no polls).
+    poll_delay: Cell<Option<u64>>,
+    /// The slow-poll threshold, in nanoseconds.
+    slow_poll: u64,
+    /// A slow poll that just ended, for the loop to report (boxed: moved in
+    /// and out of the cell on every poll, it should be one word).
+    slow_report: Cell<Option<Box<PollReport>>>,
+    pub(crate) hooks: Hooks,
 }
 
 impl Core {
-    fn new(queues: Vec<(u32, Box<dyn Scheduler>)>, config: Config, clock: Clock) -> Self {
+    fn new(
+        queues: Vec<(u32, Box<dyn Scheduler>)>,
+        config: Config,
+        clock: Clock,
+        hooks: Hooks,
+    ) -> Self {
         let weights: Vec<u32> = queues.iter().map(|(weight, _)| *weight).collect();
         let weights = &weights[..];
         let origin = clock.raw();
+        let config_slow_poll = config.slow_poll;
         let picker = Picker::new(
             weights,
             nanos(config.sched_latency),
@@ -218,6 +287,11 @@ impl Core {
             polling_group: Cell::new(None),
             panic: Cell::new(None),
             runners: RefCell::new(Slab::new()),
+            counters: ExecutorCounters::default(),
+            poll_delay: Cell::new(None),
+            slow_poll: nanos(config_slow_poll),
+            slow_report: Cell::new(None),
+            hooks,
         }
     }
 
@@ -240,6 +314,7 @@ impl Core {
         let mut runnable = Some(runnable);
         Core::with_current(|core| {
             if let Some(r) = runnable.take_if(|r| Arc::ptr_eq(&core.shared, &r.metadata().shared)) {
+                bump(&core.counters.local_wakes, 1);
                 core.accept(r);
             }
         });
@@ -251,6 +326,7 @@ impl Core {
         queue: usize,
         future: F,
         options: SpawnOptions,
+        location: &'static Location<'static>,
     ) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -263,11 +339,15 @@ impl Core {
             GroupChoice::Ungrouped => None,
             GroupChoice::Group(group) => Some(group),
         };
-        let group = group.map(|group| {
-            let state = self.sched.borrow_mut().queues[queue].group(group);
-            state.live.fetch_add(1, Ordering::Relaxed);
-            state
-        });
+        let group = {
+            let run_queue = &mut self.sched.borrow_mut().queues[queue];
+            run_queue.counters.spawned();
+            group.map(|group| {
+                let state = run_queue.group(group);
+                state.live.fetch_add(1, Ordering::Relaxed);
+                state
+            })
+        };
         // Read now, not taken from the poll's start: a deadline counts from
         // the moment of the spawn.
         let arrival = self.clock.nanos_between(self.origin, self.clock.raw());
@@ -287,6 +367,8 @@ impl Core {
             runnable_since: AtomicU64::new(arrival),
             service: AtomicU64::new(0),
             fair: FairClock::default(),
+            name: options.name,
+            location,
         };
         let (runnable, task) = task::spawn(meta, future);
         entry.insert(runnable.waker());
@@ -305,10 +387,15 @@ impl Core {
     #[inline]
     pub(crate) fn drain_wakes(&self) {
         if self.shared.has_remote_wakes() {
+            let mut wakes = 0;
             self.shared.drain(
-                |runnable| self.accept(runnable),
+                |runnable| {
+                    wakes += 1;
+                    self.accept(runnable);
+                },
                 |slot| self.wake_slot(slot),
             );
+            bump(&self.counters.remote_wakes, wakes);
         }
         if self.buffered.replace(false) {
             loop {
@@ -388,12 +475,16 @@ impl Core {
                         }
                     },
                     Some(end) => {
+                        if end == SliceEnd::Preempted {
+                            sched.queues[queue].counters.preemptions += 1;
+                        }
                         sched.picker.end_slice(end);
                     }
                 }
             }
             sched.preempt = false;
-            sched.picker.pick()?;
+            let picked = sched.picker.pick()?;
+            sched.queues[picked].counters.slices += 1;
         }
     }
 
@@ -458,12 +549,23 @@ impl Core {
             return;
         };
         let queue = &mut sched.queues[meta.queue];
+        // A run that cancels the task drops its future unpolled: no poll.
+        let delay = self.poll_delay.take();
+        if let Some(delay) = delay.filter(|_| ending != Some(Ending::Cancelled)) {
+            let slow = elapsed >= self.slow_poll;
+            queue.counters.polled(delay, elapsed, slow);
+            if slow {
+                let report = PollReport::of(meta, Duration::from_nanos(elapsed));
+                self.slow_report.set(Some(Box::new(report)));
+            }
+        }
         queue
             .scheduler
             .polled(&TaskInfo::of(meta), elapsed, ending.is_some());
-        if ending.is_none() {
+        let Some(ending) = ending else {
             return;
-        }
+        };
+        queue.counters.ended(ending);
         queue.scheduler.task_gone(meta.id);
         if let Some(group) = &meta.group {
             if group.live.fetch_sub(1, Ordering::Relaxed) == 1 {
@@ -474,6 +576,44 @@ impl Core {
         drop(sched);
         let waker = self.tasks.borrow_mut().try_remove(meta.slot);
         drop(waker);
+    }
+
+    /// Notes the queue delay of `meta`'s poll, about to start.
+    #[inline]
+    pub(crate) fn set_poll_delay(&self, meta: &TaskMeta) {
+        let since = meta.runnable_since.load(Ordering::Relaxed);
+        self.poll_delay
+            .set(Some(self.now.get().saturating_sub(since)));
+    }
+
+    /// Tells the slow-poll hook (the user's callback, the `tracing` log) of
+    /// the poll that just ended, if it was slow.
+    #[inline]
+    pub(crate) fn report_slow_poll(&self) {
+        let Some(report) = self.slow_report.take() else {
+            return;
+        };
+        if let Some(callback) = &self.hooks.on_slow_poll {
+            callback(&report);
+        }
+    }
+
+    /// A snapshot of the executor-wide statistics.
+    pub(crate) fn stats(&self) -> ExecutorStats {
+        let uptime = self.clock.nanos_between(self.origin, self.clock.raw());
+        let live = self.tasks.borrow().len();
+        let sched = self.sched.borrow();
+        let queues = sched.queues.iter().map(|q| (&q.counters, q.len()));
+        self.counters.snapshot(uptime, live, queues)
+    }
+
+    /// A snapshot of the statistics of the queue at `index`.
+    pub(crate) fn queue_stats(&self, index: usize) -> QueueStats {
+        let sched = self.sched.borrow();
+        let queue = &sched.queues[index];
+        queue
+            .counters
+            .snapshot(sched.picker.weight(index), queue.len())
     }
 
     /// Takes the clock reading of the poll that just ended, if its future

@@ -8,6 +8,7 @@ mod context;
 mod error;
 mod executor;
 mod group;
+mod histogram;
 mod inbox;
 mod join;
 mod key;
@@ -15,17 +16,21 @@ mod picker;
 mod queue;
 mod run;
 mod scheduler;
+mod slow;
+mod stats;
 mod task;
+mod watchdog;
 mod yield_maybe;
 
 pub use builder::{
     DEFAULT_DRIVER_YIELD, DEFAULT_MAX_POLLS_PER_YIELD, DEFAULT_MIN_SLICE, DEFAULT_SCHED_LATENCY,
-    ExecutorBuilder,
+    DEFAULT_SLOW_POLL, ExecutorBuilder,
 };
 pub use clock::{Clock, ManualClock};
 pub use error::{BuildError, UnknownQueue};
 pub use executor::Executor;
 pub use group::group_id;
+pub use histogram::{Bucket, Histogram};
 pub use join::{JoinError, JoinHandle, PanicError};
 pub use key::QueueKey;
 pub use queue::{QueueHandle, TaskBuilder};
@@ -33,5 +38,7 @@ pub use run::RunUntil;
 pub use scheduler::{
     ArrivalFifo, Edf, GroupFair, LAS, ReadyTask, RunnableFifo, Scheduler, TaskInfo,
 };
+pub use slow::SlowPoll;
+pub use stats::{ExecutorStats, QueueStats};
 pub use task::TaskId;
 pub use yield_maybe::{YieldMaybe, yield_maybe};

@@ -170,6 +170,11 @@ impl Picker {
         self.current.map(|slice| slice.queue)
     }
 
+    /// The weight of `queue`.
+    pub(crate) fn weight(&self, queue: usize) -> u32 {
+        u32::try_from(self.queues[queue].weight).unwrap_or(u32::MAX)
+    }
+
     /// Number of runnable queues (waiting or running).
     pub(crate) fn runnable(&self) -> usize {
         self.runnable

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
+use std::panic::Location;
 use std::rc::Weak;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crate::executor::Core;
 use crate::group::{GroupState, IdHasher, group_id};
 use crate::join::JoinHandle;
 use crate::scheduler::{ReadyTask, Scheduler};
+use crate::stats::QueueCounters;
 use crate::task::Runnable;
 
 /// A handle to one queue of an executor, for spawning tasks into it.
@@ -50,6 +52,7 @@ impl QueueHandle {
     /// }));
     /// assert_eq!(answer.unwrap(), 10);
     /// ```
+    #[track_caller]
     pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
@@ -95,14 +98,15 @@ pub(crate) enum GroupChoice {
 }
 
 /// Options of a spawn, gathered by [`TaskBuilder`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct SpawnOptions {
     pub(crate) group: GroupChoice,
     pub(crate) deadline: Option<Duration>,
+    pub(crate) name: Option<Arc<str>>,
 }
 
 /// Spawns a task with options. From [`QueueHandle::task`] or [`QueueHandle::group`].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[must_use = "a TaskBuilder spawns nothing until `spawn` is called"]
 pub struct TaskBuilder<'a> {
     queue: &'a QueueHandle,
@@ -129,14 +133,32 @@ impl TaskBuilder<'_> {
         self
     }
 
+    /// Names the task, for slow-poll and stall reports (see
+    /// [`ExecutorBuilder::on_slow_poll`](crate::ExecutorBuilder::on_slow_poll)).
+    /// Costs one allocation for a `&str` or `String`; pass an `Arc<str>` to
+    /// share one name between many tasks.
+    ///
+    /// ```
+    /// # use clockworker::ExecutorBuilder;
+    /// # let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    /// # let queue = executor.queue(0).unwrap();
+    /// queue.task().name("compaction L0->L1").spawn(async { /* ... */ });
+    /// ```
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.options.name = Some(name.into());
+        self
+    }
+
     /// Spawns the task; see [`QueueHandle::spawn`].
+    #[track_caller]
     pub fn spawn<F>(self, future: F) -> JoinHandle<F::Output>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
+        let location = Location::caller();
         match self.queue.core.upgrade() {
-            Some(core) => core.spawn(self.queue.queue, future, self.options),
+            Some(core) => core.spawn(self.queue.queue, future, self.options, location),
             None => JoinHandle::cancelled(),
         }
     }
@@ -159,6 +181,7 @@ pub(crate) struct RunQueue {
     len: usize,
     /// Groups with live tasks in this queue.
     pub(crate) groups: HashMap<u64, Arc<GroupState>, IdHasher>,
+    pub(crate) counters: QueueCounters,
 }
 
 impl RunQueue {
@@ -167,6 +190,7 @@ impl RunQueue {
             scheduler,
             len: 0,
             groups: HashMap::default(),
+            counters: QueueCounters::default(),
         }
     }
 
@@ -195,6 +219,11 @@ impl RunQueue {
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Tasks held by the scheduler.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// The group named `id`, created if it has no live task yet.

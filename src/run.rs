@@ -34,6 +34,7 @@ use atomic_waker::AtomicWaker;
 use pin_project_lite::pin_project;
 
 use crate::executor::{Core, nanos};
+use crate::stats::bump;
 
 pin_project! {
     /// The future returned by [`Executor::run_until`](crate::Executor::run_until)
@@ -184,10 +185,29 @@ impl Core {
         until_woken: &AtomicBool,
         poll_until: &mut dyn FnMut() -> bool,
     ) -> bool {
+        bump(&self.counters.turns, 1);
+        let start = self.clock.raw();
+        let (finished, last) = self.polls(cx, until_woken, poll_until, start);
+        bump(
+            &self.counters.busy_nanos,
+            self.clock.nanos_between(start, last),
+        );
+        finished
+    }
+
+    /// The polls of a turn that started at clock reading `start`. Returns
+    /// whether the `run_until` future finished, and the latest clock reading.
+    fn polls(
+        &self,
+        cx: &mut Context<'_>,
+        until_woken: &AtomicBool,
+        poll_until: &mut dyn FnMut() -> bool,
+        start: u64,
+    ) -> (bool, u64) {
         let clock = &self.clock;
         let driver_yield = nanos(self.config.driver_yield);
         let max_polls = self.config.max_polls_per_yield;
-        let mut last = clock.raw();
+        let mut last = start;
         self.set_now_raw(last);
         let mut polled_nanos = 0;
         let mut polls = 0;
@@ -195,7 +215,7 @@ impl Core {
             if until_woken.load(Ordering::Relaxed) {
                 until_woken.store(false, Ordering::Relaxed);
                 if poll_until() {
-                    return true;
+                    return (true, last);
                 }
                 // The `run_until` future is nobody's poll: not charged.
                 last = clock.raw();
@@ -215,11 +235,21 @@ impl Core {
                     // the task waits to be cancelled.
                     continue;
                 }
-                return false;
+                return (false, last);
             };
             self.poll_started.set(last);
-            self.set_polling_group(runnable.metadata().group.as_ref().map(|g| g.id));
-            runnable.run();
+            let meta = runnable.metadata();
+            if self.config.statistics {
+                self.set_poll_delay(meta);
+            }
+            self.set_polling_group(meta.group.as_ref().map(|g| g.id));
+            if let Some(watchdog) = &self.hooks.watchdog {
+                watchdog.enter(meta, last);
+                runnable.run();
+                watchdog.exit();
+            } else {
+                runnable.run();
+            }
             self.set_polling_group(None);
             // The task's future read the clock as it returned.
             let (now, elapsed) = self.take_poll_end().unwrap_or_else(|| {
@@ -234,11 +264,13 @@ impl Core {
             if let Some(payload) = self.panic.take() {
                 std::panic::resume_unwind(payload);
             }
+            self.report_slow_poll();
             polls += 1;
             polled_nanos += elapsed;
             if polls >= max_polls || polled_nanos >= driver_yield {
+                bump(&self.counters.driver_yields, 1);
                 cx.waker().wake_by_ref();
-                return false;
+                return (false, last);
             }
         }
     }

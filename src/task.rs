@@ -32,7 +32,7 @@
 //! [`Shared`]: crate::inbox::Shared
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -93,6 +93,10 @@ pub(crate) struct TaskMeta {
     pub(crate) service: AtomicU64,
     /// The task's virtual time for `GroupFair`, when it has no group.
     pub(crate) fair: FairClock,
+    /// The name given at spawn, for slow-poll and stall reports.
+    pub(crate) name: Option<Arc<str>>,
+    /// Where the task was spawned.
+    pub(crate) location: &'static Location<'static>,
 }
 
 impl TaskMeta {

@@ -1,0 +1,116 @@
+//! Slow polls: a poll that held the thread for longer than a threshold, told
+//! to a callback with enough to find the culprit (queue, task, name, where it
+//! was spawned).
+//!
+//! A slow poll is noticed when it returns, from the clock reading the
+//! executor takes at the end of every poll anyway, so detection costs one
+//! comparison per poll. The report is built only for slow polls, and the
+//! callback runs from the executor's loop after the poll, outside of any
+//! task, with no executor state borrowed: it may spawn or read statistics.
+//! (A poll that never returns is the watchdog's job: see
+//! [`ExecutorBuilder::with_watchdog`](crate::ExecutorBuilder::with_watchdog).)
+
+use std::fmt;
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::task::{TaskId, TaskMeta};
+
+/// A poll that took at least the slow-poll threshold, as given to the
+/// callback of [`ExecutorBuilder::on_slow_poll`](crate::ExecutorBuilder::on_slow_poll).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SlowPoll<'a, K> {
+    /// The task's queue.
+    pub queue: &'a K,
+    /// The task.
+    pub task: TaskId,
+    /// The task's name, if it was given one
+    /// ([`TaskBuilder::name`](crate::TaskBuilder::name)).
+    pub name: Option<&'a str>,
+    /// Where the task was spawned.
+    pub location: &'static Location<'static>,
+    /// How long the poll took (for a stall: how long it has run so far).
+    pub duration: Duration,
+}
+
+impl<K: fmt::Debug> fmt::Display for SlowPoll<'_, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.task)?;
+        if let Some(name) = self.name {
+            write!(f, " ({name:?})")?;
+        }
+        write!(
+            f,
+            " of queue {:?}, spawned at {}, polled for {:?}",
+            self.queue, self.location, self.duration
+        )
+    }
+}
+
+/// What the core knows of a slow poll: [`SlowPoll`] with the queue as an
+/// index, and owning the name, so that it outlives the task's poll.
+#[derive(Debug, Clone)]
+pub(crate) struct PollReport {
+    pub(crate) queue: usize,
+    pub(crate) task: TaskId,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) location: &'static Location<'static>,
+    pub(crate) duration: Duration,
+}
+
+impl PollReport {
+    pub(crate) fn of(meta: &TaskMeta, duration: Duration) -> Self {
+        PollReport {
+            queue: meta.queue,
+            task: meta.id,
+            name: meta.name.clone(),
+            location: meta.location,
+            duration,
+        }
+    }
+
+    /// The report as the user sees it, with the queue's key.
+    pub(crate) fn with_key<'a, K>(&'a self, keys: &'a [K]) -> Option<SlowPoll<'a, K>> {
+        Some(SlowPoll {
+            queue: keys.get(self.queue)?,
+            task: self.task,
+            name: self.name.as_deref(),
+            location: self.location,
+            duration: self.duration,
+        })
+    }
+}
+
+/// A callback on [`PollReport`]s, with the queue keys resolved by the builder.
+pub(crate) type ReportFn = Box<dyn Fn(&PollReport)>;
+
+/// Whether a report is of a poll that returned, or of one still running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Slow,
+    Stall,
+}
+
+/// Logs `poll` as a `tracing` warning, with the `tracing` feature; else
+/// does nothing.
+pub(crate) fn trace<K: fmt::Debug>(poll: &SlowPoll<'_, K>, kind: Kind) {
+    #[cfg(feature = "tracing")]
+    {
+        let (task, name, location) = (poll.task.as_u64(), poll.name, poll.location);
+        let (queue, duration) = (poll.queue, poll.duration);
+        match kind {
+            Kind::Slow => tracing::warn!(
+                task, name, %location, ?queue, ?duration,
+                "slow poll: a task held the executor's thread for {duration:?}"
+            ),
+            Kind::Stall => tracing::warn!(
+                task, name, %location, ?queue, running = ?duration,
+                "stalled poll: a task has held the executor's thread for {duration:?} and still runs"
+            ),
+        }
+    }
+    #[cfg(not(feature = "tracing"))]
+    let _ = (poll, kind);
+}

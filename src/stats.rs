@@ -1,0 +1,265 @@
+//! Statistics: what the executor counts as it runs, and the snapshots it hands
+//! out ([`ExecutorStats`], [`QueueStats`]).
+//!
+//! Every figure is counted where it happens, on the executor's thread, in
+//! plain integers: no atomics, no locks. Per poll that is two histogram
+//! records (queue delay and poll duration) and a few additions, all from the
+//! one clock reading the executor takes per poll anyway. Statistics can be
+//! turned off ([`ExecutorBuilder::with_statistics`]); the per-poll figures
+//! then stay zero, and the counts of spawns, endings, wakes, turns and slices
+//! are still kept (one addition where each happens).
+//!
+//! [`ExecutorBuilder::with_statistics`]: crate::ExecutorBuilder::with_statistics
+
+use std::cell::Cell;
+use std::fmt;
+use std::time::Duration;
+
+use crate::histogram::{Compact, Histogram};
+use crate::task::Ending;
+
+/// A snapshot of an executor's statistics, from
+/// [`Executor::stats`](crate::Executor::stats). Times are on the executor's
+/// [`Clock`](crate::Clock).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ExecutorStats {
+    /// Time since the executor was built.
+    pub uptime: Duration,
+    /// Time spent in turns: polling tasks and scheduling them.
+    pub busy: Duration,
+    /// Time outside turns: `uptime - busy` (the host runtime had the thread,
+    /// or nothing was runnable).
+    pub idle: Duration,
+    /// Turns: times the host runtime polled the executor.
+    pub turns: u64,
+    /// Turns that ended because the executor had polled for
+    /// `driver_yield` or `max_polls_per_yield`, handing the thread back to
+    /// the host with tasks still runnable.
+    pub driver_yields: u64,
+    /// Task polls, in all queues.
+    pub polls: u64,
+    /// Tasks spawned.
+    pub spawned: u64,
+    /// Tasks whose future returned a value.
+    pub completed: u64,
+    /// Tasks cancelled: aborted, or dropped with the executor.
+    pub cancelled: u64,
+    /// Tasks whose future panicked.
+    pub panicked: u64,
+    /// Tasks spawned and not ended.
+    pub live_tasks: usize,
+    /// Tasks runnable now, in all queues.
+    pub runnable: usize,
+    /// Wakes from the executor's own thread (they go straight to the queue).
+    pub local_wakes: u64,
+    /// Wakes from other threads (through the inbox).
+    pub remote_wakes: u64,
+}
+
+/// A snapshot of one queue's statistics, from
+/// [`Executor::queue_stats`](crate::Executor::queue_stats).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct QueueStats {
+    /// The queue's weight.
+    pub weight: u32,
+    /// Tasks spawned into the queue.
+    pub spawned: u64,
+    /// Tasks whose future returned a value.
+    pub completed: u64,
+    /// Tasks cancelled: aborted, or dropped with the executor.
+    pub cancelled: u64,
+    /// Tasks whose future panicked.
+    pub panicked: u64,
+    /// Task polls.
+    pub polls: u64,
+    /// Time the queue's polls took.
+    pub cpu_time: Duration,
+    /// Slices: times the queue was picked to run.
+    pub slices: u64,
+    /// Slices cut short because a task of a queue owed the thread sooner
+    /// became runnable.
+    pub preemptions: u64,
+    /// Tasks runnable now.
+    pub runnable: usize,
+    /// Polls that took at least the slow-poll threshold (see
+    /// [`ExecutorBuilder::on_slow_poll`](crate::ExecutorBuilder::on_slow_poll)).
+    pub slow_polls: u64,
+    /// From a task becoming runnable to its poll starting, per poll.
+    pub queue_delay: Histogram,
+    /// How long each poll took.
+    pub poll_duration: Histogram,
+}
+
+/// A queue's running counts, kept in its run queue.
+#[derive(Debug, Default)]
+pub(crate) struct QueueCounters {
+    spawned: u64,
+    completed: u64,
+    cancelled: u64,
+    panicked: u64,
+    polls: u64,
+    cpu_nanos: u64,
+    pub(crate) slices: u64,
+    pub(crate) preemptions: u64,
+    slow_polls: u64,
+    queue_delay: Histogram,
+    poll_duration: Histogram,
+}
+
+impl QueueCounters {
+    #[inline]
+    pub(crate) fn spawned(&mut self) {
+        self.spawned += 1;
+    }
+
+    /// A poll that waited `delay` and ran `elapsed` nanoseconds.
+    #[inline]
+    pub(crate) fn polled(&mut self, delay: u64, elapsed: u64, slow: bool) {
+        self.polls += 1;
+        self.cpu_nanos = self.cpu_nanos.saturating_add(elapsed);
+        self.slow_polls += u64::from(slow);
+        self.queue_delay.record(delay);
+        self.poll_duration.record(elapsed);
+    }
+
+    pub(crate) fn ended(&mut self, ending: Ending) {
+        match ending {
+            Ending::Completed => self.completed += 1,
+            Ending::Cancelled => self.cancelled += 1,
+            Ending::Panicked => self.panicked += 1,
+        }
+    }
+
+    pub(crate) fn snapshot(&self, weight: u32, runnable: usize) -> QueueStats {
+        QueueStats {
+            weight,
+            spawned: self.spawned,
+            completed: self.completed,
+            cancelled: self.cancelled,
+            panicked: self.panicked,
+            polls: self.polls,
+            cpu_time: Duration::from_nanos(self.cpu_nanos),
+            slices: self.slices,
+            preemptions: self.preemptions,
+            runnable,
+            slow_polls: self.slow_polls,
+            queue_delay: self.queue_delay.clone(),
+            poll_duration: self.poll_duration.clone(),
+        }
+    }
+}
+
+/// The executor-wide counts, in the core.
+#[derive(Debug, Default)]
+pub(crate) struct ExecutorCounters {
+    pub(crate) turns: Cell<u64>,
+    pub(crate) driver_yields: Cell<u64>,
+    pub(crate) local_wakes: Cell<u64>,
+    pub(crate) remote_wakes: Cell<u64>,
+    pub(crate) busy_nanos: Cell<u64>,
+}
+
+/// Adds `n` to a counter cell.
+#[inline]
+pub(crate) fn bump(cell: &Cell<u64>, n: u64) {
+    cell.set(cell.get().saturating_add(n));
+}
+
+impl ExecutorCounters {
+    /// The executor-wide snapshot: these counts, and the sums over `queues`
+    /// (each queue's counters and its number of runnable tasks).
+    pub(crate) fn snapshot<'a>(
+        &self,
+        uptime: u64,
+        live_tasks: usize,
+        queues: impl IntoIterator<Item = (&'a QueueCounters, usize)>,
+    ) -> ExecutorStats {
+        let busy = self.busy_nanos.get().min(uptime);
+        let mut stats = ExecutorStats {
+            uptime: Duration::from_nanos(uptime),
+            busy: Duration::from_nanos(busy),
+            idle: Duration::from_nanos(uptime - busy),
+            turns: self.turns.get(),
+            driver_yields: self.driver_yields.get(),
+            polls: 0,
+            spawned: 0,
+            completed: 0,
+            cancelled: 0,
+            panicked: 0,
+            live_tasks,
+            runnable: 0,
+            local_wakes: self.local_wakes.get(),
+            remote_wakes: self.remote_wakes.get(),
+        };
+        for (queue, runnable) in queues {
+            stats.polls += queue.polls;
+            stats.spawned += queue.spawned;
+            stats.completed += queue.completed;
+            stats.cancelled += queue.cancelled;
+            stats.panicked += queue.panicked;
+            stats.runnable += runnable;
+        }
+        stats
+    }
+}
+
+impl fmt::Display for ExecutorStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let share = if self.uptime.is_zero() {
+            0.0
+        } else {
+            100.0 * self.busy.as_secs_f64() / self.uptime.as_secs_f64()
+        };
+        writeln!(
+            f,
+            "time    uptime {}  busy {} ({share:.1}%)  idle {}",
+            Compact(self.uptime),
+            Compact(self.busy),
+            Compact(self.idle),
+        )?;
+        writeln!(
+            f,
+            "turns   {}  driver yields {}  polls {}",
+            self.turns, self.driver_yields, self.polls,
+        )?;
+        writeln!(
+            f,
+            "tasks   spawned {}  completed {}  cancelled {}  panicked {}  live {}  runnable {}",
+            self.spawned,
+            self.completed,
+            self.cancelled,
+            self.panicked,
+            self.live_tasks,
+            self.runnable,
+        )?;
+        write!(
+            f,
+            "wakes   local {}  remote {}",
+            self.local_wakes, self.remote_wakes
+        )
+    }
+}
+
+impl fmt::Display for QueueStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "tasks        spawned {}  completed {}  cancelled {}  panicked {}  runnable {}",
+            self.spawned, self.completed, self.cancelled, self.panicked, self.runnable,
+        )?;
+        writeln!(
+            f,
+            "polls        {} (slow {})  cpu {}  weight {}  slices {}  preemptions {}",
+            self.polls,
+            self.slow_polls,
+            Compact(self.cpu_time),
+            self.weight,
+            self.slices,
+            self.preemptions,
+        )?;
+        writeln!(f, "queue delay  {}", self.queue_delay)?;
+        write!(f, "poll time    {}", self.poll_duration)
+    }
+}

@@ -1,0 +1,388 @@
+//! Statistics and slow-poll reports against workloads whose true values are
+//! known: tasks "use CPU" by advancing a manual clock inside their polls, so
+//! every duration below is exact.
+
+mod common;
+use common::yield_once;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use clockworker::{Clock, ExecutorBuilder, JoinError, ManualClock, TaskId};
+use futures::executor::block_on;
+
+const US: Duration = Duration::from_micros(1);
+const MS: Duration = Duration::from_millis(1);
+
+/// A task that, `polls` times, uses `cost` of CPU and yields; then returns.
+async fn busy(hand: ManualClock, cost: Duration, polls: usize) {
+    for i in 0..polls {
+        hand.advance(cost);
+        if i + 1 < polls {
+            yield_once().await;
+        }
+    }
+}
+
+/// Whether `value` is within the histograms' relative error (1/16) of `expected`.
+fn close(value: Duration, expected: Duration) -> bool {
+    let (v, e) = (value.as_nanos() as f64, expected.as_nanos() as f64);
+    (v - e).abs() <= e / 16.0
+}
+
+#[test]
+fn queue_counts_endings_polls_and_cpu_time() {
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue("q", 3)
+        .with_panic_on_task_panic(false)
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let queue = executor.queue("q").unwrap();
+    let h = hand.clone();
+    block_on(executor.run_until(async move {
+        // 3 tasks × 4 polls of 100 µs; one task aborted before it runs; one
+        // that panics in its first (200 µs) poll.
+        let done: Vec<_> = (0..3)
+            .map(|_| queue.spawn(busy(h.clone(), 100 * US, 4)))
+            .collect();
+        let aborted = queue.spawn(async {});
+        aborted.abort();
+        let panicky = queue.spawn({
+            let h = h.clone();
+            async move {
+                h.advance(200 * US);
+                panic!("boom");
+            }
+        });
+        for handle in done {
+            handle.await.unwrap();
+        }
+        assert!(matches!(aborted.await, Err(JoinError::Cancelled)));
+        assert!(matches!(panicky.await, Err(JoinError::Panic(_))));
+    }));
+    let stats = executor.queue_stats("q").unwrap();
+    assert_eq!(stats.weight, 3);
+    assert_eq!(stats.spawned, 5);
+    assert_eq!(stats.completed, 3);
+    assert_eq!(stats.cancelled, 1);
+    assert_eq!(stats.panicked, 1);
+    // The aborted task was never polled: dropping it is no poll.
+    assert_eq!(stats.polls, 13);
+    assert_eq!(stats.cpu_time, 1_400 * US);
+    assert_eq!(stats.runnable, 0);
+    assert_eq!(stats.slow_polls, 0);
+    assert_eq!(stats.poll_duration.count(), 13);
+    assert_eq!(stats.poll_duration.max(), Some(200 * US));
+    assert_eq!(stats.poll_duration.min(), Some(100 * US));
+    let median = stats.poll_duration.percentile(50.0).unwrap();
+    assert!(close(median, 100 * US), "p50 {median:?}");
+    assert_eq!(stats.queue_delay.count(), 13);
+
+    let all = executor.stats();
+    assert_eq!(
+        (all.spawned, all.completed, all.cancelled, all.panicked),
+        (5, 3, 1, 1)
+    );
+    assert_eq!(all.polls, 13);
+    assert_eq!(all.live_tasks, 0);
+    assert_eq!(all.runnable, 0);
+}
+
+#[test]
+fn queue_delay_is_the_time_from_runnable_to_polled() {
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue("q", 1)
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let queue = executor.queue("q").unwrap();
+    let h = hand.clone();
+    block_on(executor.run_until(async move {
+        // Spawned together, one 100 µs poll each: they wait 0, 100, 200,
+        // 300 µs for their polls.
+        let handles: Vec<_> = (0..4)
+            .map(|_| queue.spawn(busy(h.clone(), 100 * US, 1)))
+            .collect();
+        for handle in handles {
+            handle.await.unwrap();
+        }
+    }));
+    let delay = executor.queue_stats("q").unwrap().queue_delay;
+    assert_eq!(delay.count(), 4);
+    assert_eq!(delay.min(), Some(Duration::ZERO));
+    assert_eq!(delay.max(), Some(300 * US));
+    let median = delay.percentile(50.0).unwrap();
+    assert!(close(median, 100 * US), "p50 {median:?}");
+}
+
+#[test]
+fn busy_idle_and_uptime_follow_the_clock() {
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue("q", 1)
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let queue = executor.queue("q").unwrap();
+    hand.advance(5 * MS); // before any turn: idle
+    let h = hand.clone();
+    block_on(executor.run_until(queue.spawn(busy(h, 100 * US, 3)))).unwrap();
+    hand.advance(MS); // after the run: idle again
+    let stats = executor.stats();
+    assert_eq!(stats.uptime, 6 * MS + 300 * US);
+    assert_eq!(stats.busy, 300 * US);
+    assert_eq!(stats.idle, 6 * MS);
+}
+
+#[test]
+fn driver_yields_count_turns_cut_by_the_poll_budget() {
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue("q", 1)
+        .with_max_polls_per_yield(4)
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let queue = executor.queue("q").unwrap();
+    // One task, 10 polls: turns of 4, 4 (both cut by the budget) and 2.
+    block_on(executor.run_until(queue.spawn(busy(hand, US, 10)))).unwrap();
+    let stats = executor.stats();
+    assert_eq!(stats.polls, 10);
+    assert_eq!(stats.driver_yields, 2);
+    assert_eq!(stats.turns, 3);
+}
+
+/// Parks until `woken` is set, handing its waker out on the first poll.
+async fn park(woken: Arc<AtomicBool>, wakers: mpsc::Sender<Waker>) {
+    let mut sent = false;
+    std::future::poll_fn(|cx| {
+        if woken.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        if !std::mem::replace(&mut sent, true) {
+            wakers.send(cx.waker().clone()).unwrap();
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+#[test]
+fn wakes_are_counted_local_or_remote() {
+    let executor = ExecutorBuilder::new().with_queue("q", 1).build().unwrap();
+    let queue = executor.queue("q").unwrap();
+    let (wakers_tx, wakers) = mpsc::channel();
+    let woken = Arc::new(AtomicBool::new(false));
+    // 5 yields: 5 wakes from the task itself, on the executor's thread.
+    let local = queue.spawn(common::yield_n(5));
+    // 7 tasks parked until another thread wakes them, while the executor is
+    // not running (so each wake goes through the inbox).
+    let parked: Vec<_> = (0..7)
+        .map(|_| queue.spawn(park(woken.clone(), wakers_tx.clone())))
+        .collect();
+    block_on(executor.run_until(local)).unwrap();
+    let wakers: Vec<Waker> = wakers.try_iter().collect();
+    assert_eq!(wakers.len(), 7);
+    std::thread::spawn(move || {
+        woken.store(true, Ordering::Release);
+        wakers.into_iter().for_each(Waker::wake);
+    })
+    .join()
+    .unwrap();
+    block_on(executor.run_until(async move {
+        for handle in parked {
+            handle.await.unwrap();
+        }
+    }));
+    let stats = executor.stats();
+    assert_eq!(stats.local_wakes, 5);
+    assert_eq!(stats.remote_wakes, 7);
+}
+
+#[test]
+fn slices_and_preemptions_are_counted_per_queue() {
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue("hi", 8)
+        .with_queue("lo", 1)
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let hi = executor.queue("hi").unwrap();
+    let lo = executor.queue("lo").unwrap();
+    let gate: Rc<RefCell<Option<futures::channel::oneshot::Sender<()>>>> = Rc::default();
+    let (tx, rx) = futures::channel::oneshot::channel();
+    *gate.borrow_mut() = Some(tx);
+    let h = hand.clone();
+    block_on(executor.run_until(async move {
+        // hi waits for lo's third poll; when it wakes, it preempts lo at the
+        // next poll boundary, runs its one poll, and lo gets a new slice.
+        let waiter = hi.spawn({
+            let h = h.clone();
+            async move {
+                rx.await.unwrap();
+                h.advance(10 * US);
+            }
+        });
+        let worker = lo.spawn(async move {
+            for i in 0..6 {
+                h.advance(10 * US);
+                if i == 2 {
+                    let _ = gate.borrow_mut().take().unwrap().send(());
+                }
+                yield_once().await;
+            }
+        });
+        waiter.await.unwrap();
+        worker.await.unwrap();
+    }));
+    let hi = executor.queue_stats("hi").unwrap();
+    let lo = executor.queue_stats("lo").unwrap();
+    // hi: a slice for its first poll (it then sleeps) and one when woken.
+    assert_eq!((hi.slices, hi.preemptions), (2, 0));
+    // lo: its first slice, preempted, then a second one.
+    assert_eq!((lo.slices, lo.preemptions), (2, 1));
+}
+
+#[test]
+fn runnable_counts_tasks_waiting_now() {
+    let executor = ExecutorBuilder::new().with_queue("q", 1).build().unwrap();
+    let queue = executor.queue("q").unwrap();
+    let observer = executor.clone();
+    block_on(executor.run_until(async move {
+        let handles: Vec<_> = (0..3).map(|_| queue.spawn(async {})).collect();
+        // Spawned, not polled yet.
+        assert_eq!(observer.queue_stats("q").unwrap().runnable, 3);
+        assert_eq!(observer.stats().runnable, 3);
+        assert_eq!(observer.stats().live_tasks, 3);
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        assert_eq!(observer.queue_stats("q").unwrap().runnable, 0);
+    }));
+}
+
+#[test]
+fn statistics_off_keeps_counts_but_no_per_poll_figures() {
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue("q", 1)
+        .with_statistics(false)
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let queue = executor.queue("q").unwrap();
+    block_on(executor.run_until(queue.spawn(busy(hand, 100 * US, 3)))).unwrap();
+    let stats = executor.queue_stats("q").unwrap();
+    assert_eq!((stats.spawned, stats.completed), (1, 1));
+    assert_eq!(stats.polls, 0);
+    assert_eq!(stats.cpu_time, Duration::ZERO);
+    assert!(stats.poll_duration.is_empty());
+    assert!(stats.queue_delay.is_empty());
+}
+
+#[test]
+fn unknown_queue_is_an_error() {
+    let executor = ExecutorBuilder::new().with_queue("q", 1).build().unwrap();
+    let error = executor.queue_stats("nope").unwrap_err();
+    assert!(error.to_string().contains("nope"), "{error}");
+}
+
+#[test]
+fn stats_display_as_tables() {
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue("q", 2)
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let queue = executor.queue("q").unwrap();
+    block_on(executor.run_until(queue.spawn(busy(hand, 100 * US, 2)))).unwrap();
+    let table = executor.stats().to_string();
+    assert!(table.contains("spawned 1"), "{table}");
+    assert!(table.contains("polls 2"), "{table}");
+    assert!(table.contains("busy 200"), "{table}");
+    let table = executor.queue_stats("q").unwrap().to_string();
+    assert!(table.contains("completed 1"), "{table}");
+    assert!(table.contains("weight 2"), "{table}");
+    assert!(table.contains("poll time"), "{table}");
+    assert!(table.contains("n=2"), "{table}");
+    let all = executor.all_queue_stats();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].0, "q");
+}
+
+/// What the slow-poll callback saw: queue, task, name, file and line, duration.
+type Seen = Rc<RefCell<Vec<(&'static str, TaskId, Option<String>, String, u32, Duration)>>>;
+
+#[test]
+fn slow_polls_are_reported_with_queue_task_name_and_location() {
+    let (clock, hand) = Clock::manual();
+    let seen = Seen::default();
+    let sink = seen.clone();
+    let executor = ExecutorBuilder::new()
+        .with_queue("fast", 1)
+        .with_queue("slow", 1)
+        .on_slow_poll(MS, move |poll| {
+            sink.borrow_mut().push((
+                *poll.queue,
+                poll.task,
+                poll.name.map(str::to_owned),
+                poll.location.file().to_owned(),
+                poll.location.line(),
+                poll.duration,
+            ));
+        })
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let fast = executor.queue("fast").unwrap();
+    let slow = executor.queue("slow").unwrap();
+    let h = hand.clone();
+    let (ids, line) = block_on(executor.run_until(async move {
+        // Below the threshold: not reported.
+        fast.spawn(busy(h.clone(), 999 * US, 2)).await.unwrap();
+        // Two polls at and over the threshold.
+        let named = slow
+            .task()
+            .name("compaction")
+            .spawn(busy(h.clone(), 3 * MS, 2));
+        let line = line!() - 1;
+        let unnamed = slow.spawn(busy(h.clone(), MS, 1));
+        let ids = (named.id().unwrap(), unnamed.id().unwrap());
+        named.await.unwrap();
+        unnamed.await.unwrap();
+        (ids, line)
+    }));
+    let seen = seen.borrow();
+    let file = file!().to_owned();
+    let named = (
+        "slow",
+        ids.0,
+        Some("compaction".to_owned()),
+        file.clone(),
+        line,
+        3 * MS,
+    );
+    let unnamed = ("slow", ids.1, None, file, line + 2, MS);
+    assert_eq!(*seen, [named.clone(), unnamed, named]);
+    let stats = executor.queue_stats("slow").unwrap();
+    assert_eq!(stats.slow_polls, 3);
+    assert_eq!(executor.queue_stats("fast").unwrap().slow_polls, 0);
+}
+
+#[test]
+fn a_zero_slow_poll_threshold_is_refused() {
+    let error = ExecutorBuilder::new()
+        .with_queue("q", 1)
+        .on_slow_poll(Duration::ZERO, |_| {})
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("slow_poll"), "{error}");
+}

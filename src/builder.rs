@@ -18,6 +18,12 @@ use crate::watchdog::{StallFn, Watchdog};
 pub(crate) struct Hooks {
     pub(crate) on_slow_poll: Option<ReportFn>,
     pub(crate) watchdog: Option<Watchdog>,
+    /// Each queue's key, as `Debug` prints it: its label in exported metrics.
+    #[cfg(feature = "metrics")]
+    pub(crate) queue_names: Vec<String>,
+    /// Publish metrics at the end of a turn this often.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_interval: Option<Duration>,
 }
 
 /// The watchdog's settings: its threshold, and what makes its report
@@ -87,6 +93,8 @@ pub struct ExecutorBuilder<K> {
     clock: Option<Clock>,
     on_slow_poll: Option<SlowPollFn<K>>,
     watchdog: Option<WatchdogSetup<K>>,
+    #[cfg(feature = "metrics")]
+    metrics_interval: Option<Duration>,
 }
 
 /// The user's slow-poll callback.
@@ -135,6 +143,8 @@ impl<K: QueueKey> ExecutorBuilder<K> {
             clock: None,
             on_slow_poll: None,
             watchdog: None,
+            #[cfg(feature = "metrics")]
+            metrics_interval: None,
         }
     }
 
@@ -282,6 +292,29 @@ impl<K: QueueKey> ExecutorBuilder<K> {
         self
     }
 
+    /// Publishes the executor's statistics through the [`metrics`] facade
+    /// every `interval` (checked at the end of each turn), labelled by queue;
+    /// see [`Executor::publish_metrics`] for what is published. Nothing is
+    /// recorded per poll. Feature `metrics`.
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    /// use std::time::Duration;
+    ///
+    /// // With a recorder installed (e.g. metrics-exporter-prometheus), the
+    /// // queue's figures appear as `clockworker_*{queue=""requests""}`.
+    /// let executor = ExecutorBuilder::new()
+    ///     .with_queue("requests", 1)
+    ///     .with_metrics(Duration::from_secs(1))
+    ///     .build()?;
+    /// # Ok::<(), clockworker::BuildError>(())
+    /// ```
+    #[cfg(feature = "metrics")]
+    pub fn with_metrics(mut self, interval: Duration) -> Self {
+        self.metrics_interval = Some(interval);
+        self
+    }
+
     /// The clock the executor measures polls with. [`Clock::manual`] makes
     /// scheduling deterministic in tests.
     pub fn with_clock(mut self, clock: Clock) -> Self {
@@ -345,9 +378,12 @@ impl<K: QueueKey> ExecutorBuilder<K> {
             }
             None => None,
         };
-        let on_slow_poll = slow_poll_hook(keys, self.on_slow_poll);
         let hooks = Hooks {
-            on_slow_poll,
+            #[cfg(feature = "metrics")]
+            queue_names: keys.iter().map(|key| format!("{key:?}")).collect(),
+            #[cfg(feature = "metrics")]
+            metrics_interval: self.metrics_interval,
+            on_slow_poll: slow_poll_hook(keys, self.on_slow_poll),
             watchdog,
         };
         Ok(Rc::new(Executor::new(

@@ -150,6 +150,20 @@ impl<K: QueueKey> Executor<K> {
         }
     }
 
+    /// Publishes the statistics through the [`metrics`](https://docs.rs/metrics)
+    /// facade, to whatever recorder is installed: per queue (label `queue`,
+    /// the key as `Debug` prints it) the task, poll, slice and preemption
+    /// counters, CPU time, runnable tasks, and the queue-delay and
+    /// poll-duration histograms (the polls recorded since the last
+    /// publication); executor-wide the turns, driver yields, wakes (label
+    /// `source`), busy and idle time, and live tasks. All names start with
+    /// `clockworker_`. Feature `metrics`; see also
+    /// [`ExecutorBuilder::with_metrics`](crate::ExecutorBuilder::with_metrics).
+    #[cfg(feature = "metrics")]
+    pub fn publish_metrics(&self) {
+        self.core.publish_metrics();
+    }
+
     /// The statistics of every queue, in the order they were configured.
     pub fn all_queue_stats(&self) -> Vec<(K, QueueStats)> {
         let mut queues: Vec<(&K, usize)> = self.queues.iter().map(|(k, &i)| (k, i)).collect();
@@ -243,6 +257,8 @@ pub(crate) struct Core {
     /// and out of the cell on every poll, it should be one word).
     slow_report: Cell<Option<Box<PollReport>>>,
     pub(crate) hooks: Hooks,
+    #[cfg(feature = "metrics")]
+    metrics: RefCell<crate::metrics::Publisher>,
 }
 
 impl Core {
@@ -291,6 +307,11 @@ impl Core {
             poll_delay: Cell::new(None),
             slow_poll: nanos(config_slow_poll),
             slow_report: Cell::new(None),
+            #[cfg(feature = "metrics")]
+            metrics: RefCell::new(crate::metrics::Publisher::new(
+                hooks.queue_names.clone(),
+                hooks.metrics_interval,
+            )),
             hooks,
         }
     }
@@ -605,6 +626,32 @@ impl Core {
         let sched = self.sched.borrow();
         let queues = sched.queues.iter().map(|q| (&q.counters, q.len()));
         self.counters.snapshot(uptime, live, queues)
+    }
+
+    /// Publishes the statistics through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics(&self) {
+        let stats = self.stats();
+        let queues: Vec<QueueStats> = (0..self.hooks.queue_names.len())
+            .map(|index| self.queue_stats(index))
+            .collect();
+        let mut publisher = self.metrics.borrow_mut();
+        publisher.last = stats.uptime.as_nanos().try_into().unwrap_or(u64::MAX);
+        publisher.publish(&stats, &queues);
+    }
+
+    /// Publishes metrics if their interval has passed (at the end of a turn).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics_if_due(&self) {
+        let due = {
+            let publisher = self.metrics.borrow();
+            publisher
+                .interval
+                .is_some_and(|interval| self.now.get().saturating_sub(publisher.last) >= interval)
+        };
+        if due {
+            self.publish_metrics();
+        }
     }
 
     /// A snapshot of the statistics of the queue at `index`.

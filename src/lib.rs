@@ -12,6 +12,8 @@ mod histogram;
 mod inbox;
 mod join;
 mod key;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod picker;
 mod queue;
 mod run;

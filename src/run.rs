@@ -192,6 +192,8 @@ impl Core {
             &self.counters.busy_nanos,
             self.clock.nanos_between(start, last),
         );
+        #[cfg(feature = "metrics")]
+        self.publish_metrics_if_due();
         finished
     }
 

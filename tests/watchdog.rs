@@ -1,0 +1,105 @@
+//! The watchdog reports a poll that is still running past its threshold, with
+//! the task's queue, id, name and spawn location; polls below the threshold
+//! are left alone. Tasks "use CPU" by advancing a manual clock, and the
+//! stalled task blocks its thread until the watchdog has reported it, so the
+//! outcome does not depend on how fast the machine is.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use clockworker::{Clock, ExecutorBuilder, TaskId};
+use futures::executor::block_on;
+
+const MS: Duration = Duration::from_millis(1);
+
+/// What a stall report held: queue, task, name, spawn line, running time.
+type Stall = (&'static str, TaskId, Option<String>, u32, Duration);
+
+/// Generous guard against a broken watchdog hanging the suite; never reached
+/// when it works (it reports within milliseconds).
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+#[test]
+fn a_poll_still_running_past_the_threshold_is_reported_once() {
+    let (clock, hand) = Clock::manual();
+    let (stalls_tx, stalls) = mpsc::channel::<Stall>();
+    let executor = ExecutorBuilder::new()
+        .with_queue("fine", 1)
+        .with_queue("stuck", 1)
+        .with_watchdog(4 * MS, move |stall| {
+            let name = stall.name.map(str::to_owned);
+            let report = (
+                *stall.queue,
+                stall.task,
+                name,
+                stall.location.line(),
+                stall.duration,
+            );
+            let _ = stalls_tx.send(report);
+        })
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let fine = executor.queue("fine").unwrap();
+    let stuck = executor.queue("stuck").unwrap();
+    let h = hand.clone();
+    let (first, stalls, task, line) = block_on(executor.run_until(async move {
+        // 20 polls of 1 ms each (below the 4 ms threshold), each holding the
+        // thread for 2 ms of real time so that the watchdog looks at them.
+        let h2 = h.clone();
+        fine.spawn(async move {
+            for _ in 0..20 {
+                h2.advance(MS);
+                std::thread::sleep(2 * MS);
+                common_yield().await;
+            }
+        })
+        .await
+        .unwrap();
+        // Then a poll that has used 5 ms and blocks its thread until the
+        // watchdog reports it.
+        let handle = stuck.task().name("blocking call").spawn(async move {
+            h.advance(5 * MS);
+            let first = stalls.recv_timeout(HANG_GUARD).expect("no stall reported");
+            (first, stalls)
+        });
+        let line = line!() - 5;
+        let task = handle.id().unwrap();
+        let (first, stalls) = handle.await.unwrap();
+        (first, stalls, task, line)
+    }));
+    drop(executor); // stops and joins the watchdog thread
+    let expected = (
+        "stuck",
+        task,
+        Some("blocking call".to_owned()),
+        line,
+        5 * MS,
+    );
+    assert_eq!(first, expected);
+    // Reported once, and nothing about the short polls.
+    assert_eq!(stalls.try_iter().count(), 0);
+}
+
+async fn common_yield() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if std::mem::replace(&mut yielded, true) {
+            std::task::Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
+#[test]
+fn a_zero_watchdog_threshold_is_refused() {
+    let error = ExecutorBuilder::new()
+        .with_queue("q", 1)
+        .with_watchdog(Duration::ZERO, |_| {})
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("watchdog"), "{error}");
+}

@@ -12,6 +12,11 @@
 //! - `poll`: one task that yields (wakes itself and returns `Pending`) N times;
 //!   total time / N is the cost of one poll of a self-waking task (the one
 //!   extra poll that completes it, and spawning it, amortize away).
+//!   `clockworker_no_stats` is clockworker with statistics off
+//!   (`with_statistics(false)`): the difference is what the per-poll
+//!   statistics (two histogram records and a few additions) cost.
+//!   `clockworker_watchdog` runs with a watchdog thread (1 s threshold): what
+//!   publishing every poll to the watchdog costs.
 //! - `remote_wake`: a task on the executor ping-pongs with a helper std thread
 //!   through two atomic cells and an `AtomicWaker`: per iteration the task
 //!   sends a ping and parks; the helper (spinning, so its side costs ~nothing)
@@ -206,9 +211,26 @@ fn bench_spawn_join(c: &mut Criterion) {
 // ---------------------------------------------------------------------------
 
 fn poll_clockworker(iters: u64) -> Duration {
+    poll_clockworker_with(iters, |builder| builder)
+}
+
+/// The same with statistics off: what the per-poll statistics cost.
+fn poll_clockworker_no_stats(iters: u64) -> Duration {
+    poll_clockworker_with(iters, |builder| builder.with_statistics(false))
+}
+
+/// The same with a watchdog thread watching every poll.
+fn poll_clockworker_watchdog(iters: u64) -> Duration {
+    poll_clockworker_with(iters, |builder| {
+        builder.with_watchdog(Duration::from_secs(1), |_| {})
+    })
+}
+
+type Builder = clockworker::ExecutorBuilder<u8>;
+
+fn poll_clockworker_with(iters: u64, configure: fn(Builder) -> Builder) -> Duration {
     let rt = tokio_rt();
-    let executor = clockworker::ExecutorBuilder::new()
-        .with_queue(0u8, 1)
+    let executor = configure(clockworker::ExecutorBuilder::new().with_queue(0u8, 1))
         .build()
         .expect("executor");
     let queue = executor.queue(0).expect("queue");
@@ -267,8 +289,10 @@ fn bench_poll(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(1));
-    let implementations: [(&str, PollFn); 4] = [
+    let implementations: [(&str, PollFn); 6] = [
         ("clockworker", poll_clockworker),
+        ("clockworker_no_stats", poll_clockworker_no_stats),
+        ("clockworker_watchdog", poll_clockworker_watchdog),
         ("tokio_localset", poll_tokio),
         ("async_executor", poll_async_executor),
         ("clockworker_0_2_6", poll_clockworker_026),

@@ -46,7 +46,10 @@
 //! ratios with PASS/MISS, a diagnostic (background CPU segments begun while a
 //! foreground arrival waited: inversions the scheduler could have avoided),
 //! an SVG of the latency CDFs under `target/priority/`, and with `--json` every
-//! figure as JSON on stdout.
+//! figure as JSON on stdout. Before the table, for each Clockworker column, the
+//! executor's own statistics ([`ExecutorStats`](clockworker::ExecutorStats) and
+//! each queue's [`QueueStats`](clockworker::QueueStats)) of the last run
+//! (`--no-stats` leaves them out; `--json` has a summary of them for every run).
 //!
 //! The figures only mean something on an otherwise idle machine: the run
 //! warns when other processes took part of the runtime core or held up the
@@ -62,7 +65,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clockworker::{ExecutorBuilder, LAS};
+use clockworker::{ExecutorBuilder, ExecutorStats, Histogram, LAS, QueueStats};
 use core_affinity::CoreId;
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
@@ -90,6 +93,7 @@ OPTIONS:
   --json                  print all figures as JSON on stdout (the table goes to stderr)
   --seed N                workload seed [default: 2]
   --only LIST             run only these columns, by number (1-6), comma-separated
+  --no-stats              leave out the Clockworker columns' executor and queue statistics
 Clockworker tunables, for experiments (default: the executor's defaults):
   --driver-yield-us N     ExecutorBuilder::with_driver_yield
   --max-polls N           ExecutorBuilder::with_max_polls_per_yield
@@ -104,6 +108,8 @@ struct Config {
     bg: usize,
     runs: usize,
     json: bool,
+    /// Print the Clockworker columns' executor and queue statistics.
+    stats: bool,
     seed: u64,
     columns: Vec<Column>,
     tunables: Tunables,
@@ -153,6 +159,7 @@ fn parse_args() -> Result<Config, String> {
         bg: 8,
         runs: 1,
         json: false,
+        stats: true,
         seed: 2,
         columns: Column::ALL.to_vec(),
         tunables: Tunables::default(),
@@ -177,6 +184,7 @@ fn parse_args() -> Result<Config, String> {
             "--runs" => config.runs = number(&flag, &value()?)?,
             "--seed" => config.seed = number(&flag, &value()?)?,
             "--json" => config.json = true,
+            "--no-stats" => config.stats = false,
             "--only" => {
                 config.columns = value()?
                     .split(',')
@@ -601,7 +609,8 @@ enum Queue {
 
 /// Columns 2, 3 and 6: Clockworker on a Tokio current-thread runtime, driven by
 /// `rt.block_on(executor.run_until(..))`. The receiver is a task of the
-/// foreground queue and spawns each arrival into that queue.
+/// foreground queue and spawns each arrival into that queue. Returns the
+/// executor's statistics as the last foreground task finished.
 fn run_clockworker(
     probe: &Rc<Probe>,
     mut rx: mpsc::UnboundedReceiver<Arrival>,
@@ -609,7 +618,7 @@ fn run_clockworker(
     las: bool,
     config: &Config,
     start: &Barrier,
-) {
+) -> CwStats {
     let rt = current_thread_runtime();
     let builder = ExecutorBuilder::new();
     let builder = if las {
@@ -648,8 +657,21 @@ fn run_clockworker(
         receiver.await.expect("receiver task");
     }));
     probe.shared.shutdown.store(true, Ordering::Relaxed);
+    // Before the drop, which would count the background tasks as cancelled.
+    let stats = CwStats {
+        executor: executor.stats(),
+        queues: executor.all_queue_stats(),
+    };
     // Dropping the executor (before the runtime) cancels the background tasks.
     drop(executor);
+    stats
+}
+
+/// A Clockworker column's own statistics, at the end of a run.
+#[derive(Debug, Clone)]
+struct CwStats {
+    executor: ExecutorStats,
+    queues: Vec<(Queue, QueueStats)>,
 }
 
 /// Column 5: a second current-thread runtime on its own thread, pinned to the
@@ -724,6 +746,8 @@ struct RunResult {
     interference: Option<(Duration, f64)>,
     /// How far the generator fell behind its schedule, at worst.
     generator_lateness: Duration,
+    /// The executor's statistics, in the Clockworker columns.
+    cw_stats: Option<CwStats>,
 }
 
 /// Runs one column in fresh runtimes and threads.
@@ -767,26 +791,27 @@ fn run_column(
                 } else {
                     0
                 };
-                let helper_cpu = match column {
+                let (helper_cpu, cw_stats) = match column {
                     Column::TokioFgOnly | Column::TokioFgBg => {
                         run_tokio(&probe, rx, bg, &config, SpinClock::Wall, &start);
-                        Duration::ZERO
+                        (Duration::ZERO, None)
                     }
-                    Column::CwFgBg | Column::CwFgOnly => {
-                        run_clockworker(&probe, rx, bg, false, &config, &start);
-                        Duration::ZERO
+                    Column::CwFgBg | Column::CwFgOnly | Column::CwFgBgLas => {
+                        let las = column == Column::CwFgBgLas;
+                        let stats = run_clockworker(&probe, rx, bg, las, &config, &start);
+                        (Duration::ZERO, Some(stats))
                     }
-                    Column::CwFgBgLas => {
-                        run_clockworker(&probe, rx, bg, true, &config, &start);
-                        Duration::ZERO
-                    }
-                    Column::TwoRtOs => run_two_runtimes(&probe, rx, &config, cores.runtime, &start),
+                    Column::TwoRtOs => (
+                        run_two_runtimes(&probe, rx, &config, cores.runtime, &start),
+                        None,
+                    ),
                 };
                 let preempted = involuntary_switches()
                     .zip(switches)
                     .map(|(after, before)| after - before);
                 let cpu = thread_cpu_time() + helper_cpu;
-                (probe.samples.take(), probe.end.get(), preempted, cpu)
+                let samples = probe.samples.take();
+                (samples, probe.end.get(), preempted, cpu, cw_stats)
             })
             .expect("spawn runtime thread")
     };
@@ -795,7 +820,7 @@ fn run_column(
         bar.set_position(shared.done.load(Ordering::Relaxed) as u64);
         thread::sleep(Duration::from_millis(50));
     }
-    let (samples, end, preempted, our_cpu) = runtime.join().expect("runtime thread");
+    let (samples, end, preempted, our_cpu, cw_stats) = runtime.join().expect("runtime thread");
     let (busy1, wall1) = (core_busy(cores.runtime), Instant::now());
     let interference = busy0.zip(busy1).map(|(before, after)| {
         let others = after.saturating_sub(before).saturating_sub(our_cpu);
@@ -815,6 +840,7 @@ fn run_column(
         preempted,
         interference,
         generator_lateness: generated.max_lateness,
+        cw_stats,
     }
 }
 
@@ -1128,6 +1154,83 @@ fn inversions_text(results: &[ColumnResult]) -> String {
     out
 }
 
+/// The Clockworker columns' executor and per-queue statistics, of each
+/// column's last run.
+fn stats_text(results: &[ColumnResult], runs: usize) -> String {
+    let which = if runs > 1 {
+        format!("last of {runs} runs")
+    } else {
+        "the run".to_string()
+    };
+    let mut out = format!(
+        "Clockworker statistics ({which}, at the last foreground completion; --no-stats hides them):\n"
+    );
+    let indent =
+        |text: String| -> String { text.lines().map(|line| format!("    {line}\n")).collect() };
+    for r in results {
+        let Some(stats) = r.runs.last().and_then(|run| run.cw_stats.as_ref()) else {
+            continue;
+        };
+        out.push_str(&format!("\n== {} ==\n  executor\n", r.column.name()));
+        out.push_str(&indent(stats.executor.to_string()));
+        for (queue, queue_stats) in &stats.queues {
+            out.push_str(&format!("  queue {queue:?}\n"));
+            out.push_str(&indent(queue_stats.to_string()));
+        }
+    }
+    out
+}
+
+impl CwStats {
+    /// A compact summary for `--json`: executor totals, and per queue the
+    /// counts and the p50/p99/max of queue delay and poll duration, in ns.
+    fn to_json(&self) -> Value {
+        let ns = |d: Duration| nanos(d);
+        let summary = |h: &Histogram| {
+            json!({
+                "count": h.count(),
+                "p50": h.p50().map(ns),
+                "p99": h.p99().map(ns),
+                "max": h.max().map(ns),
+            })
+        };
+        let e = &self.executor;
+        let queues: Vec<Value> = self
+            .queues
+            .iter()
+            .map(|(queue, q)| {
+                json!({
+                    "queue": format!("{queue:?}"),
+                    "weight": q.weight,
+                    "spawned": q.spawned,
+                    "completed": q.completed,
+                    "polls": q.polls,
+                    "cpu_time_ns": ns(q.cpu_time),
+                    "slices": q.slices,
+                    "preemptions": q.preemptions,
+                    "slow_polls": q.slow_polls,
+                    "queue_delay_ns": summary(&q.queue_delay),
+                    "poll_duration_ns": summary(&q.poll_duration),
+                })
+            })
+            .collect();
+        json!({
+            "executor": {
+                "uptime_ns": ns(e.uptime),
+                "busy_ns": ns(e.busy),
+                "turns": e.turns,
+                "driver_yields": e.driver_yields,
+                "polls": e.polls,
+                "spawned": e.spawned,
+                "completed": e.completed,
+                "local_wakes": e.local_wakes,
+                "remote_wakes": e.remote_wakes,
+            },
+            "queues": queues,
+        })
+    }
+}
+
 fn chart_path() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -1295,6 +1398,9 @@ fn to_json(
                     value["runtime_core_other_load"] = json!(run.interference.map(|i| i.1));
                     value["generator_max_lateness_ms"] =
                         json!(run.generator_lateness.as_secs_f64() * 1e3);
+                    if let Some(stats) = &run.cw_stats {
+                        value["clockworker_stats"] = stats.to_json();
+                    }
                     value
                 })
                 .collect();
@@ -1437,6 +1543,14 @@ fn main() {
         .collect();
     let goals = goals(&results);
     warn_interference(&results);
+
+    if config.stats
+        && results
+            .iter()
+            .any(|r| r.runs.iter().any(|run| run.cw_stats.is_some()))
+    {
+        say(&format!("\n{}", stats_text(&results, config.runs)));
+    }
 
     let median_note = if config.runs > 1 {
         format!(" (medians over {} runs)", config.runs)

@@ -26,3 +26,79 @@ pub async fn yield_n(n: usize) {
         yield_once().await;
     }
 }
+
+/// The executor's count of live tasks, as its `Debug` shows it (the only
+/// public view of its task index): 0 once every task has ended.
+pub fn live_tasks<K: clockworker::QueueKey>(executor: &clockworker::Executor<K>) -> usize {
+    let debug = format!("{executor:?}");
+    let (_, rest) = debug
+        .split_once("live_tasks: ")
+        .expect("the executor's Debug shows live_tasks");
+    rest.trim_end_matches(|c: char| !c.is_ascii_digit())
+        .parse()
+        .unwrap()
+}
+
+/// One drop count per task: proves each future was dropped exactly once,
+/// not merely that the total is right.
+#[derive(Clone)]
+pub struct DropLedger(std::sync::Arc<Ledger>);
+
+struct Ledger {
+    counts: Vec<std::sync::atomic::AtomicUsize>,
+    total: std::sync::atomic::AtomicUsize,
+}
+
+impl DropLedger {
+    /// A ledger for tasks `0..n`.
+    pub fn new(n: usize) -> Self {
+        DropLedger(std::sync::Arc::new(Ledger {
+            counts: (0..n)
+                .map(|_| std::sync::atomic::AtomicUsize::new(0))
+                .collect(),
+            total: std::sync::atomic::AtomicUsize::new(0),
+        }))
+    }
+
+    /// The token of task `index`, counted when it is dropped.
+    pub fn token(&self, index: usize) -> LedgerToken {
+        LedgerToken {
+            ledger: self.clone(),
+            index,
+        }
+    }
+
+    /// How many times task `index`'s token was dropped.
+    pub fn drops(&self, index: usize) -> usize {
+        self.0.counts[index].load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Drops of all tokens so far.
+    pub fn total(&self) -> usize {
+        self.0.total.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The tasks whose token was not dropped exactly once, with their counts.
+    pub fn not_once(&self) -> Vec<(usize, usize)> {
+        (0..self.0.counts.len())
+            .map(|index| (index, self.drops(index)))
+            .filter(|&(_, drops)| drops != 1)
+            .collect()
+    }
+}
+
+/// Adds one to its task's entry of a [`DropLedger`] when dropped.
+pub struct LedgerToken {
+    ledger: DropLedger,
+    index: usize,
+}
+
+impl Drop for LedgerToken {
+    fn drop(&mut self) {
+        let ledger = &self.ledger.0;
+        ledger.counts[self.index].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        ledger
+            .total
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}

@@ -51,9 +51,12 @@ pub struct ExecutorStats {
     pub live_tasks: usize,
     /// Tasks runnable now, in all queues.
     pub runnable: usize,
-    /// Wakes from the executor's own thread (they go straight to the queue).
+    /// Wakes during a turn, on the executor's thread: a task waking itself
+    /// or another (they go straight to the task's queue).
     pub local_wakes: u64,
-    /// Wakes from other threads (through the inbox).
+    /// Wakes from outside a turn, through the inbox: from other threads, and
+    /// from the host runtime on this thread between turns (its timers and
+    /// IO readiness).
     pub remote_wakes: u64,
 }
 

@@ -14,7 +14,7 @@ use crate::group::{GroupState, IdHasher, group_id};
 use crate::join::JoinHandle;
 use crate::scheduler::{ReadyTask, Scheduler};
 use crate::stats::QueueCounters;
-use crate::task::Runnable;
+use crate::task::{Runnable, TaskName};
 
 /// A handle to one queue of an executor, for spawning tasks into it.
 ///
@@ -102,7 +102,7 @@ pub(crate) enum GroupChoice {
 pub(crate) struct SpawnOptions {
     pub(crate) group: GroupChoice,
     pub(crate) deadline: Option<Duration>,
-    pub(crate) name: Option<Arc<str>>,
+    pub(crate) name: Option<TaskName>,
 }
 
 /// Spawns a task with options. From [`QueueHandle::task`] or [`QueueHandle::group`].
@@ -135,8 +135,8 @@ impl TaskBuilder<'_> {
 
     /// Names the task, for slow-poll and stall reports (see
     /// [`ExecutorBuilder::on_slow_poll`](crate::ExecutorBuilder::on_slow_poll)).
-    /// Costs one allocation for a `&str` or `String`; pass an `Arc<str>` to
-    /// share one name between many tasks.
+    /// Costs one allocation (two for a `&str`); unnamed tasks pay nothing
+    /// but one word in the task.
     ///
     /// ```
     /// # use clockworker::ExecutorBuilder;
@@ -144,8 +144,8 @@ impl TaskBuilder<'_> {
     /// # let queue = executor.queue(0).unwrap();
     /// queue.task().name("compaction L0->L1").spawn(async { /* ... */ });
     /// ```
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.options.name = Some(name.into());
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.options.name = Some(Arc::new(name.into()));
         self
     }
 

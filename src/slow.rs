@@ -12,10 +12,9 @@
 
 use std::fmt;
 use std::panic::Location;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::task::{TaskId, TaskMeta};
+use crate::task::{TaskId, TaskMeta, TaskName};
 
 /// A poll that took at least the slow-poll threshold, as given to the
 /// callback of [`ExecutorBuilder::on_slow_poll`](crate::ExecutorBuilder::on_slow_poll).
@@ -55,7 +54,7 @@ impl<K: fmt::Debug> fmt::Display for SlowPoll<'_, K> {
 pub(crate) struct PollReport {
     pub(crate) queue: usize,
     pub(crate) task: TaskId,
-    pub(crate) name: Option<Arc<str>>,
+    pub(crate) name: Option<TaskName>,
     pub(crate) location: &'static Location<'static>,
     pub(crate) duration: Duration,
 }
@@ -76,7 +75,7 @@ impl PollReport {
         Some(SlowPoll {
             queue: keys.get(self.queue)?,
             task: self.task,
-            name: self.name.as_deref(),
+            name: self.name.as_deref().map(String::as_str),
             location: self.location,
             duration: self.duration,
         })

@@ -94,7 +94,7 @@ pub(crate) struct TaskMeta {
     /// The task's virtual time for `GroupFair`, when it has no group.
     pub(crate) fair: FairClock,
     /// The name given at spawn, for slow-poll and stall reports.
-    pub(crate) name: Option<Arc<str>>,
+    pub(crate) name: Option<TaskName>,
     /// Where the task was spawned.
     pub(crate) location: &'static Location<'static>,
 }
@@ -118,6 +118,10 @@ impl TaskMeta {
         }
     }
 }
+
+/// A task's name: a thin pointer (one word in every task, named or not),
+/// shared with the reports that mention it.
+pub(crate) type TaskName = Arc<String>;
 
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 pub(crate) type Task<T> = async_task::Task<Result<T, JoinError>, TaskMeta>;

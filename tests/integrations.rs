@@ -4,6 +4,8 @@
 
 #![cfg(any(feature = "tracing", feature = "metrics"))]
 
+mod common;
+use common::yield_once;
 use std::time::Duration;
 
 use clockworker::{Clock, ExecutorBuilder, ManualClock};
@@ -30,16 +32,7 @@ fn run_polls(costs: &'static [Duration], configure: impl FnOnce(Builder) -> Buil
 async fn polls(hand: ManualClock, costs: &'static [Duration]) {
     for cost in costs {
         hand.advance(*cost);
-        let mut yielded = false;
-        std::future::poll_fn(|cx| {
-            if std::mem::replace(&mut yielded, true) {
-                std::task::Poll::Ready(())
-            } else {
-                cx.waker().wake_by_ref();
-                std::task::Poll::Pending
-            }
-        })
-        .await;
+        yield_once().await;
     }
 }
 

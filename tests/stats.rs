@@ -11,7 +11,7 @@ use std::sync::{Arc, mpsc};
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
-use clockworker::{Clock, ExecutorBuilder, JoinError, ManualClock, TaskId};
+use clockworker::{Clock, Executor, ExecutorBuilder, JoinError, ManualClock, TaskId};
 use futures::executor::block_on;
 
 const US: Duration = Duration::from_micros(1);
@@ -33,15 +33,22 @@ fn close(value: Duration, expected: Duration) -> bool {
     (v - e).abs() <= e / 16.0
 }
 
+/// An executor with one queue "q" of `weight` on a manual clock, with
+/// `configure`'s settings, and the clock's hand.
+fn manual(
+    weight: u32,
+    configure: impl FnOnce(ExecutorBuilder<&'static str>) -> ExecutorBuilder<&'static str>,
+) -> (Rc<Executor<&'static str>>, ManualClock) {
+    let (clock, hand) = Clock::manual();
+    let builder = ExecutorBuilder::new()
+        .with_queue("q", weight)
+        .with_clock(clock);
+    (configure(builder).build().unwrap(), hand)
+}
+
 #[test]
 fn queue_counts_endings_polls_and_cpu_time() {
-    let (clock, hand) = Clock::manual();
-    let executor = ExecutorBuilder::new()
-        .with_queue("q", 3)
-        .with_panic_on_task_panic(false)
-        .with_clock(clock)
-        .build()
-        .unwrap();
+    let (executor, hand) = manual(3, |b| b.with_panic_on_task_panic(false));
     let queue = executor.queue("q").unwrap();
     let h = hand.clone();
     block_on(executor.run_until(async move {
@@ -95,12 +102,7 @@ fn queue_counts_endings_polls_and_cpu_time() {
 
 #[test]
 fn queue_delay_is_the_time_from_runnable_to_polled() {
-    let (clock, hand) = Clock::manual();
-    let executor = ExecutorBuilder::new()
-        .with_queue("q", 1)
-        .with_clock(clock)
-        .build()
-        .unwrap();
+    let (executor, hand) = manual(1, |b| b);
     let queue = executor.queue("q").unwrap();
     let h = hand.clone();
     block_on(executor.run_until(async move {
@@ -123,12 +125,7 @@ fn queue_delay_is_the_time_from_runnable_to_polled() {
 
 #[test]
 fn busy_idle_and_uptime_follow_the_clock() {
-    let (clock, hand) = Clock::manual();
-    let executor = ExecutorBuilder::new()
-        .with_queue("q", 1)
-        .with_clock(clock)
-        .build()
-        .unwrap();
+    let (executor, hand) = manual(1, |b| b);
     let queue = executor.queue("q").unwrap();
     hand.advance(5 * MS); // before any turn: idle
     let h = hand.clone();
@@ -142,13 +139,7 @@ fn busy_idle_and_uptime_follow_the_clock() {
 
 #[test]
 fn driver_yields_count_turns_cut_by_the_poll_budget() {
-    let (clock, hand) = Clock::manual();
-    let executor = ExecutorBuilder::new()
-        .with_queue("q", 1)
-        .with_max_polls_per_yield(4)
-        .with_clock(clock)
-        .build()
-        .unwrap();
+    let (executor, hand) = manual(1, |b| b.with_max_polls_per_yield(4));
     let queue = executor.queue("q").unwrap();
     // One task, 10 polls: turns of 4, 4 (both cut by the budget) and 2.
     block_on(executor.run_until(queue.spawn(busy(hand, US, 10)))).unwrap();
@@ -270,13 +261,7 @@ fn runnable_counts_tasks_waiting_now() {
 
 #[test]
 fn statistics_off_keeps_counts_but_no_per_poll_figures() {
-    let (clock, hand) = Clock::manual();
-    let executor = ExecutorBuilder::new()
-        .with_queue("q", 1)
-        .with_statistics(false)
-        .with_clock(clock)
-        .build()
-        .unwrap();
+    let (executor, hand) = manual(1, |b| b.with_statistics(false));
     let queue = executor.queue("q").unwrap();
     block_on(executor.run_until(queue.spawn(busy(hand, 100 * US, 3)))).unwrap();
     let stats = executor.queue_stats("q").unwrap();
@@ -296,12 +281,7 @@ fn unknown_queue_is_an_error() {
 
 #[test]
 fn stats_display_as_tables() {
-    let (clock, hand) = Clock::manual();
-    let executor = ExecutorBuilder::new()
-        .with_queue("q", 2)
-        .with_clock(clock)
-        .build()
-        .unwrap();
+    let (executor, hand) = manual(2, |b| b);
     let queue = executor.queue("q").unwrap();
     block_on(executor.run_until(queue.spawn(busy(hand, 100 * US, 2)))).unwrap();
     let table = executor.stats().to_string();

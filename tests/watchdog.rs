@@ -4,6 +4,8 @@
 //! stalled task blocks its thread until the watchdog has reported it, so the
 //! outcome does not depend on how fast the machine is.
 
+mod common;
+use common::yield_once;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -51,7 +53,7 @@ fn a_poll_still_running_past_the_threshold_is_reported_once() {
             for _ in 0..20 {
                 h2.advance(MS);
                 std::thread::sleep(2 * MS);
-                common_yield().await;
+                yield_once().await;
             }
         })
         .await
@@ -79,19 +81,6 @@ fn a_poll_still_running_past_the_threshold_is_reported_once() {
     assert_eq!(first, expected);
     // Reported once, and nothing about the short polls.
     assert_eq!(stalls.try_iter().count(), 0);
-}
-
-async fn common_yield() {
-    let mut yielded = false;
-    std::future::poll_fn(|cx| {
-        if std::mem::replace(&mut yielded, true) {
-            std::task::Poll::Ready(())
-        } else {
-            cx.waker().wake_by_ref();
-            std::task::Poll::Pending
-        }
-    })
-    .await
 }
 
 #[test]

@@ -248,6 +248,9 @@ pub(crate) struct Core {
     /// Wakers of the run futures currently polling this executor; see `run`.
     pub(crate) runners: RefCell<Slab<Waker>>,
     pub(crate) counters: ExecutorCounters,
+    /// Raw clock reading at the start of the current turn, for statistics
+    /// taken during one (while `running`).
+    pub(crate) turn_started: Cell<u64>,
     /// Queue delay of the poll in progress, set before it when statistics
     /// are on (not for the runs that drop aborted tasks, which are no polls).
     poll_delay: Cell<Option<u64>>,
@@ -304,6 +307,7 @@ impl Core {
             panic: Cell::new(None),
             runners: RefCell::new(Slab::new()),
             counters: ExecutorCounters::default(),
+            turn_started: Cell::new(origin),
             poll_delay: Cell::new(None),
             slow_poll: nanos(config_slow_poll),
             slow_report: Cell::new(None),
@@ -621,11 +625,18 @@ impl Core {
 
     /// A snapshot of the executor-wide statistics.
     pub(crate) fn stats(&self) -> ExecutorStats {
-        let uptime = self.clock.nanos_between(self.origin, self.clock.raw());
+        let now = self.clock.raw();
+        let uptime = self.clock.nanos_between(self.origin, now);
+        // Taken during a turn (from a task): the turn so far is busy too.
+        let turn = if self.running.get() {
+            self.clock.nanos_between(self.turn_started.get(), now)
+        } else {
+            0
+        };
         let live = self.tasks.borrow().len();
         let sched = self.sched.borrow();
         let queues = sched.queues.iter().map(|q| (&q.counters, q.len()));
-        self.counters.snapshot(uptime, live, queues)
+        self.counters.snapshot(uptime, turn, live, queues)
     }
 
     /// Publishes the statistics through the `metrics` facade.

@@ -187,6 +187,7 @@ impl Core {
     ) -> bool {
         bump(&self.counters.turns, 1);
         let start = self.clock.raw();
+        self.turn_started.set(start);
         let (finished, last) = self.polls(cx, until_woken, poll_until, start);
         bump(
             &self.counters.busy_nanos,

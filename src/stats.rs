@@ -171,15 +171,21 @@ pub(crate) fn bump(cell: &Cell<u64>, n: u64) {
 }
 
 impl ExecutorCounters {
-    /// The executor-wide snapshot: these counts, and the sums over `queues`
-    /// (each queue's counters and its number of runnable tasks).
+    /// The executor-wide snapshot: these counts (with `turn_so_far` of a
+    /// turn in progress counted busy), and the sums over `queues` (each
+    /// queue's counters and its number of runnable tasks).
     pub(crate) fn snapshot<'a>(
         &self,
         uptime: u64,
+        turn_so_far: u64,
         live_tasks: usize,
         queues: impl IntoIterator<Item = (&'a QueueCounters, usize)>,
     ) -> ExecutorStats {
-        let busy = self.busy_nanos.get().min(uptime);
+        let busy = self
+            .busy_nanos
+            .get()
+            .saturating_add(turn_so_far)
+            .min(uptime);
         let mut stats = ExecutorStats {
             uptime: Duration::from_nanos(uptime),
             busy: Duration::from_nanos(busy),

@@ -366,3 +366,19 @@ fn a_zero_slow_poll_threshold_is_refused() {
         .unwrap_err();
     assert!(error.to_string().contains("slow_poll"), "{error}");
 }
+
+#[test]
+fn stats_taken_during_a_turn_count_the_turn_so_far_as_busy() {
+    let (executor, hand) = manual(1, |b| b);
+    let queue = executor.queue("q").unwrap();
+    let observer = executor.clone();
+    hand.advance(MS); // idle before the run
+    let during = block_on(executor.run_until(queue.spawn(async move {
+        hand.advance(300 * US);
+        observer.stats()
+    })))
+    .unwrap();
+    assert_eq!(during.busy, 300 * US);
+    assert_eq!(during.idle, MS);
+    assert_eq!(during.uptime, MS + 300 * US);
+}

@@ -3,9 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use super::ReadyTask;
-use super::las::DEFAULT_GRANULARITY;
 use super::sharing::{Policy, Sharing, turn_taking_scheduler};
-use crate::executor::nanos;
 use crate::group::{FairClock, GroupState};
 
 /// Weighted fair CPU share between the groups inside one queue, e.g. one group
@@ -47,7 +45,7 @@ impl GroupFair {
             weight_of: Box::new(weight_of),
         };
         GroupFair {
-            inner: Sharing::new(policy, nanos(DEFAULT_GRANULARITY)),
+            inner: Sharing::new(policy),
         }
     }
 }

@@ -1,13 +1,7 @@
 //! Least attained service.
 
-use std::time::Duration;
-
 use super::ReadyTask;
 use super::sharing::{Policy, Sharing, turn_taking_scheduler};
-use crate::executor::nanos;
-
-/// The default [`LAS::with_granularity`].
-pub(crate) const DEFAULT_GRANULARITY: Duration = Duration::from_micros(10);
 
 /// Least attained service first: the task whose group has had the least CPU so
 /// far runs next; a task without a group is its own group; ties between
@@ -34,7 +28,7 @@ impl LAS {
     /// An empty scheduler with the default granularity.
     pub fn new() -> Self {
         LAS {
-            inner: Sharing::new(ByService, nanos(DEFAULT_GRANULARITY)),
+            inner: Sharing::new(ByService),
         }
     }
 }

@@ -32,6 +32,7 @@
 //!   and the heap's ungrouped ones.
 
 use std::collections::BinaryHeap;
+use std::time::Duration;
 
 use super::ReadyTask;
 use super::grouped::{GroupFifos, Sharer};
@@ -96,11 +97,15 @@ pub(crate) struct Sharing<P> {
     len: usize,
 }
 
+/// The default granularity of `LAS` and `GroupFair`.
+const DEFAULT_GRANULARITY: Duration = Duration::from_micros(10);
+
 impl<P: Policy> Sharing<P> {
-    pub(crate) fn new(policy: P, granularity: u64) -> Self {
+    /// An empty scheduler with the default granularity.
+    pub(crate) fn new(policy: P) -> Self {
         Sharing {
             policy,
-            granularity,
+            granularity: crate::executor::nanos(DEFAULT_GRANULARITY),
             heap: BinaryHeap::new(),
             groups: GroupFifos::default(),
             turn: None,

@@ -9,7 +9,7 @@ use crate::error::BuildError;
 use crate::executor::Executor;
 use crate::key::QueueKey;
 use crate::scheduler::{RunnableFifo, Scheduler};
-use crate::slow::{Kind, ReportFn, SlowPoll, trace};
+use crate::slow::{Kind, ReportFn, SlowPoll, reporter};
 use crate::watchdog::{StallFn, Watchdog};
 
 /// The user's callbacks, with queue keys resolved, and the watchdog, for the
@@ -281,12 +281,7 @@ impl<K: QueueKey> ExecutorBuilder<K> {
         K: Send,
     {
         let make = move |keys: Vec<K>| -> StallFn {
-            Box::new(move |report| {
-                if let Some(poll) = report.with_key(&keys) {
-                    trace(&poll, Kind::Stall);
-                    callback(&poll);
-                }
-            })
+            Box::new(reporter(keys, Kind::Stall, Some(callback)))
         };
         self.watchdog = Some((threshold, Box::new(make)));
         self
@@ -401,12 +396,5 @@ fn slow_poll_hook<K: QueueKey>(keys: Vec<K>, callback: Option<SlowPollFn<K>>) ->
     if callback.is_none() && !cfg!(feature = "tracing") {
         return None;
     }
-    Some(Box::new(move |report| {
-        if let Some(poll) = report.with_key(&keys) {
-            trace(&poll, Kind::Slow);
-            if let Some(callback) = &callback {
-                callback(&poll);
-            }
-        }
-    }))
+    Some(Box::new(reporter(keys, Kind::Slow, callback)))
 }

@@ -92,9 +92,27 @@ pub(crate) enum Kind {
     Stall,
 }
 
+/// A report callback for the core (slow polls) or the watchdog (stalls):
+/// resolves the queue key, logs with `tracing` (when on), then calls the
+/// user's `callback`, if any.
+pub(crate) fn reporter<K: fmt::Debug>(
+    keys: Vec<K>,
+    kind: Kind,
+    callback: Option<impl Fn(&SlowPoll<'_, K>)>,
+) -> impl Fn(&PollReport) {
+    move |report| {
+        if let Some(poll) = report.with_key(&keys) {
+            trace(&poll, kind);
+            if let Some(callback) = &callback {
+                callback(&poll);
+            }
+        }
+    }
+}
+
 /// Logs `poll` as a `tracing` warning, with the `tracing` feature; else
 /// does nothing.
-pub(crate) fn trace<K: fmt::Debug>(poll: &SlowPoll<'_, K>, kind: Kind) {
+fn trace<K: fmt::Debug>(poll: &SlowPoll<'_, K>, kind: Kind) {
     #[cfg(feature = "tracing")]
     {
         let (task, name, location) = (poll.task.as_u64(), poll.name, poll.location);

@@ -43,7 +43,7 @@
 //! `futures-lite`'s `block_on` (its usual host).
 
 mod common;
-use common::{tokio_rt, yield_once, yielder};
+use common::{time_self_waking, tokio_rt, yield_once, yielder};
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::hint::black_box;
@@ -229,19 +229,7 @@ fn poll_clockworker_watchdog(iters: u64) -> Duration {
 type Builder = clockworker::ExecutorBuilder<u8>;
 
 fn poll_clockworker_with(iters: u64, configure: fn(Builder) -> Builder) -> Duration {
-    let rt = tokio_rt();
-    let executor = configure(clockworker::ExecutorBuilder::new().with_queue(0u8, 1))
-        .build()
-        .expect("executor");
-    let queue = executor.queue(0).expect("queue");
-    let start = Instant::now();
-    let handle = queue.spawn(yielder(iters));
-    let sum = rt
-        .block_on(executor.run_until(handle))
-        .expect("task failed");
-    let elapsed = start.elapsed();
-    assert_eq!(black_box(sum), iters);
-    elapsed
+    time_self_waking(iters, configure(Builder::new().with_queue(0, 1)))
 }
 
 fn poll_clockworker_026(iters: u64) -> Duration {

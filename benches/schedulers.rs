@@ -35,7 +35,7 @@
 //! must be at most 1.3× the per-poll cost under [`RunnableFifo`].
 
 mod common;
-use common::{tokio_rt, yielder};
+use common::{time_self_waking, tokio_rt, yielder};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -52,20 +52,10 @@ const GROUPS: u64 = 4;
 
 /// `iters` polls of one ungrouped self-waking task under `scheduler`.
 fn poll_single<S: Scheduler>(iters: u64, scheduler: S) -> Duration {
-    let rt = tokio_rt();
-    let executor = ExecutorBuilder::new()
-        .with_queue_scheduler(0u8, 1, scheduler)
-        .build()
-        .expect("executor");
-    let queue = executor.queue(0).expect("queue");
-    let start = Instant::now();
-    let handle = queue.spawn(yielder(iters));
-    let sum = rt
-        .block_on(executor.run_until(handle))
-        .expect("task failed");
-    let elapsed = start.elapsed();
-    assert_eq!(black_box(sum), iters);
-    elapsed
+    time_self_waking(
+        iters,
+        ExecutorBuilder::new().with_queue_scheduler(0, 1, scheduler),
+    )
 }
 
 /// `iters` polls in all, spread over [`TASKS`] self-waking tasks, in `groups`

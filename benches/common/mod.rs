@@ -4,7 +4,9 @@
 #![allow(dead_code)]
 
 use std::future::{Future, poll_fn};
+use std::hint::black_box;
 use std::task::Poll;
+use std::time::{Duration, Instant};
 
 /// A Tokio current-thread runtime, the host of the clockworker cases.
 pub fn tokio_rt() -> tokio::runtime::Runtime {
@@ -35,4 +37,21 @@ pub async fn yielder(yields: u64) -> u64 {
         yield_once().await;
     }
     yields
+}
+
+/// Time for `iters` polls of one self-waking task in queue 0 of the
+/// clockworker executor that `builder` builds, hosted by a Tokio
+/// current-thread runtime (built outside the timed region).
+pub fn time_self_waking(iters: u64, builder: clockworker::ExecutorBuilder<u8>) -> Duration {
+    let rt = tokio_rt();
+    let executor = builder.build().expect("executor");
+    let queue = executor.queue(0).expect("queue");
+    let start = Instant::now();
+    let handle = queue.spawn(yielder(iters));
+    let sum = rt
+        .block_on(executor.run_until(handle))
+        .expect("task failed");
+    let elapsed = start.elapsed();
+    assert_eq!(black_box(sum), iters);
+    elapsed
 }

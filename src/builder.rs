@@ -2,9 +2,11 @@
 
 use std::collections::HashSet;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::Clock;
+use crate::directory::Directory;
 use crate::error::BuildError;
 use crate::executor::Executor;
 use crate::key::QueueKey;
@@ -28,7 +30,7 @@ pub(crate) struct Hooks {
 
 /// The watchdog's settings: its threshold, and what makes its report
 /// callback once the queue keys are known.
-type WatchdogSetup<K> = (Duration, Box<dyn FnOnce(Vec<K>) -> StallFn>);
+type WatchdogSetup<K> = (Duration, Box<dyn FnOnce(Arc<Directory<K>>) -> StallFn>);
 
 /// Default target period in which every runnable queue gets a turn.
 pub const DEFAULT_SCHED_LATENCY: Duration = Duration::from_millis(2);
@@ -278,9 +280,9 @@ impl<K: QueueKey> ExecutorBuilder<K> {
         callback: impl Fn(&SlowPoll<'_, K>) + Send + 'static,
     ) -> Self
     where
-        K: Send,
+        K: Send + Sync,
     {
-        let make = move |keys: Vec<K>| -> StallFn {
+        let make = move |keys: Arc<Directory<K>>| -> StallFn {
             Box::new(reporter(keys, Kind::Stall, Some(callback)))
         };
         self.watchdog = Some((threshold, Box::new(make)));
@@ -364,9 +366,10 @@ impl<K: QueueKey> ExecutorBuilder<K> {
         }
         let clock = self.clock.unwrap_or_default();
         let keys: Vec<K> = self.queues.iter().map(|(key, _, _)| key.clone()).collect();
+        let directory = Arc::new(Directory::new(keys));
         let watchdog = match self.watchdog {
             Some((threshold, make)) => {
-                let report = make(keys.clone());
+                let report = make(Arc::clone(&directory));
                 let watchdog = Watchdog::start(clock.clone(), threshold, report)
                     .map_err(|error| BuildError::Watchdog(error.to_string()))?;
                 Some(watchdog)
@@ -375,14 +378,20 @@ impl<K: QueueKey> ExecutorBuilder<K> {
         };
         let hooks = Hooks {
             #[cfg(feature = "metrics")]
-            queue_names: keys.iter().map(|key| format!("{key:?}")).collect(),
+            queue_names: directory.keys().iter().map(|key| format!("{key:?}")).collect(),
             #[cfg(feature = "metrics")]
             metrics_interval: self.metrics_interval,
-            on_slow_poll: slow_poll_hook(keys, self.on_slow_poll),
+            on_slow_poll: slow_poll_hook(Arc::clone(&directory), self.on_slow_poll),
             watchdog,
         };
+        let queues = self
+            .queues
+            .into_iter()
+            .map(|(_, weight, scheduler)| (weight, scheduler))
+            .collect();
         Ok(Rc::new(Executor::new(
-            self.queues,
+            directory,
+            queues,
             self.config,
             clock,
             hooks,
@@ -392,7 +401,7 @@ impl<K: QueueKey> ExecutorBuilder<K> {
 
 /// The core's slow-poll hook: the user's callback, and the `tracing` log
 /// when that feature is on. `None` when there is neither.
-fn slow_poll_hook<K: QueueKey>(keys: Vec<K>, callback: Option<SlowPollFn<K>>) -> Option<ReportFn> {
+fn slow_poll_hook<K: QueueKey>(keys: Arc<Directory<K>>, callback: Option<SlowPollFn<K>>) -> Option<ReportFn> {
     if callback.is_none() && !cfg!(feature = "tracing") {
         return None;
     }

@@ -92,3 +92,54 @@ impl fmt::Display for UnknownQueue {
 }
 
 impl Error for UnknownQueue {}
+
+/// Why a change to a running executor's configuration
+/// ([`set_weight`](crate::Executor::set_weight),
+/// [`add_queue`](crate::Executor::add_queue), or the same through a
+/// [`Spawner`](crate::Spawner)) was refused. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No queue has this key.
+    UnknownQueue(UnknownQueue),
+    /// A queue with this key exists already.
+    DuplicateKey {
+        /// The key, as `Debug` prints it.
+        key: String,
+    },
+    /// A weight of 0 was asked for: the queue would never be picked.
+    ZeroWeight {
+        /// The queue's key, as `Debug` prints it.
+        key: String,
+    },
+    /// The executor has been dropped.
+    ExecutorGone,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::UnknownQueue(unknown) => unknown.fmt(f),
+            ConfigError::DuplicateKey { key } => write!(f, "a queue with the key {key} exists"),
+            ConfigError::ZeroWeight { key } => {
+                write!(f, "queue {key} would get weight 0: weights must be at least 1")
+            }
+            ConfigError::ExecutorGone => f.write_str("the executor has been dropped"),
+        }
+    }
+}
+
+impl Error for ConfigError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            ConfigError::UnknownQueue(unknown) => Some(unknown),
+            _ => None,
+        }
+    }
+}
+
+impl From<UnknownQueue> for ConfigError {
+    fn from(unknown: UnknownQueue) -> Self {
+        ConfigError::UnknownQueue(unknown)
+    }
+}

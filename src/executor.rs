@@ -29,13 +29,13 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::future::{Future, Pending};
+use std::future::Future;
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -44,18 +44,20 @@ use slab::Slab;
 use crate::builder::{Config, Hooks};
 use crate::clock::Clock;
 use crate::context;
-use crate::error::UnknownQueue;
-use crate::group::FairClock;
+use crate::directory::Directory;
+use crate::error::{ConfigError, UnknownQueue};
 use crate::inbox::Shared;
 use crate::join::JoinHandle;
 use crate::key::QueueKey;
 use crate::picker::{Picker, SliceEnd};
 use crate::queue::{GroupChoice, QueueHandle, RunQueue, SpawnOptions};
 use crate::run::RunUntil;
-use crate::scheduler::{Scheduler, TaskInfo};
+use crate::scheduler::{RunnableFifo, Scheduler, TaskInfo};
+use crate::shutdown::{Shutdown, Stop, Stopped};
 use crate::slow::PollReport;
+use crate::spawner::Spawner;
 use crate::stats::{ExecutorCounters, ExecutorStats, QueueStats, bump};
-use crate::task::{self, Ending, Runnable, TaskId, TaskMeta};
+use crate::task::{self, Ending, Runnable, TaskMeta};
 
 /// A single-threaded executor with weighted queues.
 ///
@@ -68,36 +70,153 @@ use crate::task::{self, Ending, Runnable, TaskId, TaskMeta};
 /// handles resolve to [`JoinError::Cancelled`](crate::JoinError::Cancelled)).
 pub struct Executor<K: QueueKey> {
     core: Rc<Core>,
-    queues: HashMap<K, usize>,
+    directory: Arc<Directory<K>>,
 }
 
 impl<K: QueueKey> Executor<K> {
+    /// An executor with `queues` (weight and scheduler, in the directory's
+    /// index order).
     pub(crate) fn new(
-        queues: Vec<(K, u32, Box<dyn Scheduler>)>,
+        directory: Arc<Directory<K>>,
+        queues: Vec<(u32, Box<dyn Scheduler>)>,
         config: Config,
         clock: Clock,
         hooks: Hooks,
     ) -> Self {
-        let mut keys = HashMap::with_capacity(queues.len());
-        let mut schedulers = Vec::with_capacity(queues.len());
-        for (index, (key, weight, scheduler)) in queues.into_iter().enumerate() {
-            keys.insert(key, index);
-            schedulers.push((weight, scheduler));
-        }
-        let core = Core::new(schedulers, config, clock, hooks);
-        let queues = keys;
+        let core = Core::new(queues, config, clock, hooks);
         Executor {
             core: Rc::new(core),
-            queues,
+            directory,
         }
+    }
+
+    /// The index of the queue named `key`, with every queued change applied
+    /// first (a queue a spawner added exists here too).
+    fn index(&self, key: &K) -> Result<usize, UnknownQueue> {
+        self.core.apply_commands();
+        self.directory.index(key)
     }
 
     /// A handle to spawn tasks into the queue named `key`.
     pub fn queue(&self, key: K) -> Result<QueueHandle, UnknownQueue> {
-        match self.queues.get(&key) {
-            Some(&index) => Ok(QueueHandle::new(Rc::downgrade(&self.core), index)),
-            None => Err(UnknownQueue::new(&key)),
+        let index = self.index(&key)?;
+        Ok(QueueHandle::new(Rc::downgrade(&self.core), index))
+    }
+
+    /// A handle for other threads: spawns `Send` futures (or builds
+    /// `!Send` ones here, with [`Spawner::spawn_with`]), changes weights,
+    /// adds queues and shuts the executor down.
+    pub fn spawner(&self) -> Spawner<K>
+    where
+        K: Send + Sync,
+    {
+        Spawner::new(Arc::clone(&self.core.shared), Arc::clone(&self.directory))
+    }
+
+    /// Sets the weight of the queue named `key`. It applies from the next
+    /// pick of a queue: the queue's share, and the length of its next slice
+    /// (the running slice keeps its length). What the queue is owed or
+    /// owes is kept in CPU time, so the change neither rewards nor punishes
+    /// it.
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    ///
+    /// let executor = ExecutorBuilder::new()
+    ///     .with_queue("requests", 8)
+    ///     .with_queue("compaction", 1)
+    ///     .build()
+    ///     .unwrap();
+    /// // Compaction is falling behind: give it a quarter of the thread.
+    /// executor.set_weight("compaction", 3).unwrap();
+    /// assert_eq!(executor.queue_stats("compaction").unwrap().weight, 3);
+    /// assert!(executor.set_weight("compaction", 0).is_err());
+    /// ```
+    pub fn set_weight(&self, key: K, weight: u32) -> Result<(), ConfigError> {
+        let queue = self.index(&key)?;
+        if weight == 0 {
+            return Err(ConfigError::ZeroWeight {
+                key: format!("{key:?}"),
+            });
         }
+        self.core.sched.borrow_mut().picker.set_weight(queue, weight);
+        Ok(())
+    }
+
+    /// Adds a queue named `key` with the default scheduler
+    /// ([`RunnableFifo`]), and returns a handle to it. The queue joins the
+    /// scheduling when it first has a task, at the average virtual runtime
+    /// of the runnable queues: it starts even, owed nothing and owing
+    /// nothing.
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    ///
+    /// let executor = ExecutorBuilder::new().with_queue("requests", 4).build().unwrap();
+    /// let tenant = executor.add_queue("tenant-7", 1).unwrap();
+    /// let done = futures::executor::block_on(executor.run_until(tenant.spawn(async { 7 })));
+    /// assert_eq!(done.unwrap(), 7);
+    /// assert!(executor.add_queue("tenant-7", 1).is_err()); // the key is taken
+    /// ```
+    pub fn add_queue(&self, key: K, weight: u32) -> Result<QueueHandle, ConfigError> {
+        self.add_queue_with_scheduler(key, weight, RunnableFifo::default())
+    }
+
+    /// Adds a queue named `key` that orders its tasks with `scheduler`; see
+    /// [`add_queue`](Self::add_queue).
+    pub fn add_queue_with_scheduler(
+        &self,
+        key: K,
+        weight: u32,
+        scheduler: impl Scheduler,
+    ) -> Result<QueueHandle, ConfigError> {
+        if weight == 0 {
+            return Err(ConfigError::ZeroWeight {
+                key: format!("{key:?}"),
+            });
+        }
+        let name = format!("{key:?}");
+        let scheduler = Box::new(scheduler);
+        let index = self.directory.add(key, |index| {
+            // Queues a spawner added before this one take their indices first.
+            self.core.apply_commands();
+            debug_assert_eq!(index, self.core.queue_count());
+            self.core.add_queue(weight, scheduler, name);
+            Ok(())
+        })?;
+        Ok(QueueHandle::new(Rc::downgrade(&self.core), index))
+    }
+
+    /// Shuts the executor down (see [`Shutdown`] for the two modes):
+    /// spawns are refused from now on, except, while draining, those made by
+    /// the executor's own tasks. The tasks are drained or cancelled as the
+    /// executor runs, and [`run`](Self::run) returns once none is left.
+    ///
+    /// ```
+    /// use clockworker::{ExecutorBuilder, JoinError, Shutdown};
+    ///
+    /// let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    /// let queue = executor.queue(0).unwrap();
+    /// let finishing = queue.spawn(async { "done" });
+    /// let stuck = queue.spawn(std::future::pending::<()>());
+    /// executor.shutdown(Shutdown::Cancel);
+    /// futures::executor::block_on(executor.run()); // returns: nothing is left
+    /// assert!(matches!(
+    ///     futures::executor::block_on(stuck),
+    ///     Err(JoinError::Cancelled)
+    /// ));
+    /// # let _ = finishing;
+    /// assert!(executor.is_shut_down());
+    /// ```
+    pub fn shutdown(&self, mode: Shutdown) {
+        self.core.apply_commands();
+        self.core.begin_shutdown(mode);
+    }
+
+    /// Whether a shutdown has completed: no task is left, and none will be
+    /// accepted.
+    pub fn is_shut_down(&self) -> bool {
+        self.core.is_shut_down()
     }
 
     /// Runs the executor's tasks until `future` completes, and returns its output.
@@ -144,10 +263,8 @@ impl<K: QueueKey> Executor<K> {
     /// println!("{stats}");
     /// ```
     pub fn queue_stats(&self, key: K) -> Result<QueueStats, UnknownQueue> {
-        match self.queues.get(&key) {
-            Some(&index) => Ok(self.core.queue_stats(index)),
-            None => Err(UnknownQueue::new(&key)),
-        }
+        let index = self.index(&key)?;
+        Ok(self.core.queue_stats(index))
     }
 
     /// Publishes the statistics through the [`metrics`](https://docs.rs/metrics)
@@ -166,26 +283,30 @@ impl<K: QueueKey> Executor<K> {
 
     /// The statistics of every queue, in the order they were configured.
     pub fn all_queue_stats(&self) -> Vec<(K, QueueStats)> {
-        let mut queues: Vec<(&K, usize)> = self.queues.iter().map(|(k, &i)| (k, i)).collect();
-        queues.sort_by_key(|&(_, index)| index);
-        queues
+        self.core.apply_commands();
+        let applied = self.core.queue_count();
+        self.directory
+            .keys()
             .into_iter()
-            .map(|(key, index)| (key.clone(), self.core.queue_stats(index)))
+            .take(applied)
+            .enumerate()
+            .map(|(index, key)| (key, self.core.queue_stats(index)))
             .collect()
     }
 
-    /// Runs the executor's tasks. The future does not complete on its own:
-    /// run it as a task of the host (e.g. `LocalSet::spawn_local`), or drop it
-    /// to stop running tasks; they stay queued.
-    pub fn run(&self) -> RunUntil<'_, Pending<()>> {
-        RunUntil::new(&self.core, std::future::pending())
+    /// Runs the executor's tasks until it has [shut down](Self::shutdown).
+    /// Run it as a task of the host (e.g. `LocalSet::spawn_local`), or
+    /// `block_on` it on a thread of its own. Dropped before that, it stops
+    /// running tasks; they stay queued.
+    pub fn run(&self) -> impl Future<Output = ()> + '_ {
+        RunUntil::new(&self.core, Stopped { core: &self.core })
     }
 }
 
 impl<K: QueueKey> fmt::Debug for Executor<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Executor")
-            .field("queues", &self.queues)
+            .field("queues", &self.directory.keys())
             .field("live_tasks", &self.core.tasks.borrow().len())
             .finish()
     }
@@ -228,7 +349,12 @@ pub(crate) struct Core {
     reap_pending: Cell<bool>,
     /// Every live task's waker, so that dropping the executor reaches idle tasks.
     pub(crate) tasks: RefCell<Slab<Waker>>,
-    next_id: Cell<u64>,
+    /// Where the executor is in its shutdown (see `shutdown`), and whether
+    /// it has begun (one `Cell` read per loop iteration).
+    pub(crate) stop: Cell<Stop>,
+    pub(crate) stopping: Cell<bool>,
+    /// The `run` futures waiting for the shutdown to be done.
+    pub(crate) stop_waiters: RefCell<Vec<Waker>>,
     /// A turn is in progress on this thread (also while dropping).
     pub(crate) running: Cell<bool>,
     /// Raw clock reading at the start of the current poll.
@@ -297,7 +423,9 @@ impl Core {
             buffered: Cell::new(false),
             reap_pending: Cell::new(false),
             tasks: RefCell::new(Slab::new()),
-            next_id: Cell::new(0),
+            stop: Cell::new(Stop::Running),
+            stopping: Cell::new(false),
+            stop_waiters: RefCell::new(Vec::new()),
             running: Cell::new(false),
             poll_started: Cell::new(0),
             poll_ended: Cell::new(None),
@@ -357,47 +485,29 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let id = TaskId(self.next_id.get());
-        self.next_id.set(id.0 + 1);
+        if !self.accepts_local_spawn() {
+            return JoinHandle::cancelled();
+        }
         let group = match options.group {
             GroupChoice::Inherit => self.polling_group.get(),
             GroupChoice::Ungrouped => None,
             GroupChoice::Group(group) => Some(group),
         };
-        let group = {
-            let run_queue = &mut self.sched.borrow_mut().queues[queue];
-            run_queue.counters.spawned();
-            group.map(|group| {
-                let state = run_queue.group(group);
-                state.live.fetch_add(1, Ordering::Relaxed);
-                state
-            })
-        };
+        let mut meta = TaskMeta::new(&self.shared, queue, location);
+        meta.group = group.map(|group| {
+            let state = self.sched.borrow_mut().queues[queue].group(group);
+            state.live.fetch_add(1, Ordering::Relaxed);
+            state
+        });
         // Read now, not taken from the poll's start: a deadline counts from
         // the moment of the spawn.
-        let arrival = self.clock.nanos_between(self.origin, self.clock.raw());
-        let mut tasks = self.tasks.borrow_mut();
-        let entry = tasks.vacant_entry();
-        let meta = TaskMeta {
-            id,
-            queue,
-            slot: entry.key(),
-            aborted: AtomicBool::new(false),
-            shared: Arc::clone(&self.shared),
-            group,
-            arrival,
-            deadline: options
-                .deadline
-                .map(|within| arrival.saturating_add(nanos(within))),
-            runnable_since: AtomicU64::new(arrival),
-            service: AtomicU64::new(0),
-            fair: FairClock::default(),
-            name: options.name,
-            location,
-        };
+        let arrival = self.now_nanos();
+        meta.deadline = options
+            .deadline
+            .map(|within| arrival.saturating_add(nanos(within)));
+        meta.name = options.name;
         let (runnable, task) = task::spawn(meta, future);
-        entry.insert(runnable.waker());
-        drop(tasks);
+        self.register(&runnable, arrival);
         self.accept(runnable);
         if !self.running.get() {
             // Spawned from outside a turn (e.g. by another task of the host):
@@ -405,6 +515,47 @@ impl Core {
             self.shared.wake_host();
         }
         JoinHandle::new(task)
+    }
+
+    /// Takes a new task in: gives it a slot in the live-task index (the
+    /// executor's drop reaches it through there), stamps its arrival, and
+    /// counts it.
+    fn register(&self, runnable: &Runnable, arrival: u64) {
+        let meta = runnable.metadata();
+        meta.arrival.store(arrival, Ordering::Relaxed);
+        meta.runnable_since.store(arrival, Ordering::Relaxed);
+        self.sched.borrow_mut().queues[meta.queue]
+            .counters
+            .spawned();
+        let slot = self.tasks.borrow_mut().insert(runnable.waker());
+        // Pairs with `JoinHandle::abort`, which stores `aborted` and then
+        // loads `slot`: either the abort finds the slot (and wakes it), or
+        // `accept`, after this, finds the flag (and reaps the task).
+        meta.slot.store(slot, Ordering::SeqCst);
+        let _ = meta.aborted.load(Ordering::SeqCst);
+    }
+
+    /// Takes in a task spawned through a `Spawner` and queues it.
+    fn admit(&self, runnable: Runnable) {
+        self.register_remote(&runnable);
+        self.accept(runnable);
+    }
+
+    /// Registers a task spawned through a `Spawner`. Its queue may be one a
+    /// spawner added after this drain looked at the commands: the command
+    /// is visible now (it was queued before the key could be found), so
+    /// apply it. A queue still unknown cannot happen; the task would be
+    /// cancelled.
+    fn register_remote(&self, runnable: &Runnable) {
+        let meta = runnable.metadata();
+        if meta.queue >= self.queue_count() {
+            self.apply_commands();
+            if meta.queue >= self.queue_count() {
+                meta.aborted.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.register(runnable, self.now.get());
     }
 
     /// Moves every pending wake into its queue. Aborted tasks are set aside to
@@ -421,6 +572,10 @@ impl Core {
                 |slot| self.wake_slot(slot),
             );
             bump(&self.counters.remote_wakes, wakes);
+            // After the flag was cleared (in `drain`): a command or spawn
+            // queued after these pops notifies again.
+            self.apply_commands();
+            self.shared.drain_spawns(|runnable| self.admit(runnable));
         }
         if self.buffered.replace(false) {
             loop {
@@ -599,7 +754,10 @@ impl Core {
             }
         }
         drop(sched);
-        let waker = self.tasks.borrow_mut().try_remove(meta.slot);
+        let waker = self
+            .tasks
+            .borrow_mut()
+            .try_remove(meta.slot.load(Ordering::Relaxed));
         drop(waker);
     }
 
@@ -643,7 +801,7 @@ impl Core {
     #[cfg(feature = "metrics")]
     pub(crate) fn publish_metrics(&self) {
         let stats = self.stats();
-        let queues: Vec<QueueStats> = (0..self.hooks.queue_names.len())
+        let queues: Vec<QueueStats> = (0..self.queue_count())
             .map(|index| self.queue_stats(index))
             .collect();
         let mut publisher = self.metrics.borrow_mut();
@@ -713,11 +871,42 @@ impl Core {
         self.panic.set(Some(payload));
     }
 
-    /// Runs every queued, woken and aborted task once with the abort flag set,
-    /// which drops their futures. Returns whether it ran anything.
+    /// Executor-clock nanoseconds now (a fresh clock reading).
+    pub(crate) fn now_nanos(&self) -> u64 {
+        self.clock.nanos_between(self.origin, self.clock.raw())
+    }
+
+    /// Adds a queue's label to the metrics publisher.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn add_metrics_label(&self, name: String) {
+        self.metrics.borrow_mut().add_queue(name);
+    }
+
+    /// Cancels every live task: wakes them all (so that idle ones are
+    /// queued), then runs each once with the abort flag set, which drops its
+    /// future on this thread and resolves its handle to `Cancelled`. A task
+    /// woken by another thread that has not reached the inbox yet is missed;
+    /// it is cancelled when it lands. Returns whether it cancelled anything.
+    pub(crate) fn cancel_live(&self) -> bool {
+        let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+        wakers.into_iter().for_each(Waker::wake);
+        let mut cancelled = false;
+        while self.cancel_queued() {
+            cancelled = true;
+        }
+        cancelled
+    }
+
+    /// Runs every queued, woken, aborted and newly spawned task once with
+    /// the abort flag set, which drops their futures. Returns whether it ran
+    /// anything.
     fn cancel_queued(&self) -> bool {
         let mut batch: Vec<Runnable> = Vec::new();
         self.shared.drain(|runnable| batch.push(runnable), |_| {});
+        self.shared.drain_spawns(|runnable| {
+            self.register_remote(&runnable);
+            batch.push(runnable);
+        });
         batch.extend(self.wake_buf.borrow_mut().drain(..));
         batch.append(&mut self.reap.borrow_mut());
         for queue in &mut self.sched.borrow_mut().queues {
@@ -741,17 +930,17 @@ impl Drop for Core {
     fn drop(&mut self) {
         let core = &*self;
         core.running.set(true);
+        core.stop.set(Stop::Cancelling);
+        core.shared.close_spawns();
+        core.shared.close_commands();
         core.enter(|| {
             let mut stalled_since = None;
             loop {
                 let live = core.tasks.borrow().len();
-                let wakers: Vec<Waker> =
-                    core.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
-                if wakers.is_empty() && core.shared.is_empty() {
+                if live == 0 && core.shared.is_empty() {
                     break;
                 }
-                wakers.into_iter().for_each(Waker::wake);
-                while core.cancel_queued() {}
+                core.cancel_live();
                 if core.tasks.borrow().len() < live {
                     stalled_since = None;
                     continue;

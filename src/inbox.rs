@@ -62,6 +62,7 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 #[cfg(all(test, loom))]
 use loom_model::AtomicWaker;
 
+use crate::control::Command;
 use crate::executor::Core;
 use crate::task::Runnable;
 
@@ -76,6 +77,16 @@ pub(crate) struct Shared<T = Runnable> {
     /// Live-task slots whose tasks were aborted from a `JoinHandle`: the
     /// executor wakes them, so that idle ones are reaped too.
     aborts: ConcurrentQueue<usize>,
+    /// Tasks spawned through a [`Spawner`](crate::Spawner), not yet known to
+    /// the executor. Closed when the executor shuts down or is dropped: a
+    /// spawn that finds it closed is refused, and one that got in is
+    /// drained (and cancelled, if need be) by the executor.
+    spawns: ConcurrentQueue<T>,
+    /// Configuration changes and shutdown requests from spawners, applied
+    /// in order at the executor's next drain. Closed when it is dropped.
+    commands: ConcurrentQueue<Command>,
+    /// The next task id: tasks are numbered on whichever thread spawns them.
+    next_id: std::sync::atomic::AtomicU64,
     /// Set when the inbox got wakes the executor has not drained yet; cleared
     /// by the executor before draining. Lets remote wakers skip waking the host
     /// when it has been woken already.
@@ -96,6 +107,9 @@ impl<T> Shared<T> {
             inbox: ConcurrentQueue::bounded(capacity),
             overflow: ConcurrentQueue::unbounded(),
             aborts: ConcurrentQueue::unbounded(),
+            spawns: ConcurrentQueue::unbounded(),
+            commands: ConcurrentQueue::unbounded(),
+            next_id: std::sync::atomic::AtomicU64::new(0),
             notified: AtomicBool::new(false),
             host: AtomicWaker::new(),
         }
@@ -129,10 +143,62 @@ impl<T> Shared<T> {
         self.notify();
     }
 
-    fn notify(&self) {
+    /// Wakes the executor's host task unless it was woken already; its next
+    /// turn drains whatever is waiting.
+    pub(crate) fn notify(&self) {
         if !self.notified.swap(true, Ordering::AcqRel) {
             self.host.wake();
         }
+    }
+
+    /// A fresh task id, unique within this executor.
+    pub(crate) fn next_task_id(&self) -> u64 {
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hands a task spawned on another thread to the executor. Gives it back
+    /// if the executor no longer accepts spawns.
+    pub(crate) fn push_spawn(&self, task: T) -> Result<(), T> {
+        self.spawns.push(task).map_err(|refused| refused.into_inner())?;
+        self.notify();
+        Ok(())
+    }
+
+    /// Refuses spawns from now on. Returns whether they were accepted until now.
+    pub(crate) fn close_spawns(&self) -> bool {
+        self.spawns.close()
+    }
+
+    /// Whether spawns are refused.
+    pub(crate) fn spawns_closed(&self) -> bool {
+        self.spawns.is_closed()
+    }
+
+    /// Takes every spawn handed over so far. Executor's thread only.
+    pub(crate) fn drain_spawns(&self, mut each: impl FnMut(T)) {
+        while let Ok(task) = self.spawns.pop() {
+            each(task);
+        }
+    }
+
+    /// Queues a command for the executor. Gives it back if the executor is gone.
+    pub(crate) fn push_command(&self, command: Command) -> Result<(), Command> {
+        self.commands
+            .push(command)
+            .map_err(|refused| refused.into_inner())?;
+        self.notify();
+        Ok(())
+    }
+
+    /// Takes the next queued command. Executor's thread only.
+    pub(crate) fn pop_command(&self) -> Option<Command> {
+        self.commands.pop().ok()
+    }
+
+    /// Refuses commands from now on (the executor is being dropped).
+    pub(crate) fn close_commands(&self) {
+        self.commands.close();
     }
 
     /// Whether remote wakes are waiting. One relaxed load: cheap enough for
@@ -159,9 +225,10 @@ impl<T> Shared<T> {
         }
     }
 
-    /// Whether the inbox is empty (used when the executor is dropped).
+    /// Whether the inbox and the spawns are empty (used when the executor
+    /// is dropped or shut down).
     pub(crate) fn is_empty(&self) -> bool {
-        self.inbox.is_empty() && self.overflow.is_empty()
+        self.inbox.is_empty() && self.overflow.is_empty() && self.spawns.is_empty()
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use crate::task::{Task, TaskId};
+use crate::task::{Task, TaskId, UNREGISTERED};
 
 /// Why a task did not produce its output.
 #[derive(Debug)]
@@ -159,10 +159,18 @@ impl<T> JoinHandle<T> {
                 return;
             }
             let meta = task.metadata();
-            meta.aborted.store(true, Ordering::Release);
             // The executor wakes the task (it holds a waker for every live
-            // task), so an idle task is reaped too.
-            meta.shared.request_abort(meta.slot);
+            // task), so an idle task is reaped too. A task spawned through a
+            // `Spawner` may not have a slot yet: `SeqCst` on both sides
+            // (here: store the flag, load the slot; in `Core::register`:
+            // store the slot, load the flag) means that either this finds
+            // the slot, or the executor finds the flag as it takes the task
+            // in, and reaps it then.
+            meta.aborted.store(true, Ordering::SeqCst);
+            let slot = meta.slot.load(Ordering::SeqCst);
+            if slot != UNREGISTERED {
+                meta.shared.request_abort(slot);
+            }
         }
     }
 

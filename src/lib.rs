@@ -5,6 +5,8 @@
 mod builder;
 mod clock;
 mod context;
+mod control;
+mod directory;
 mod error;
 mod executor;
 mod group;
@@ -18,7 +20,9 @@ mod picker;
 mod queue;
 mod run;
 mod scheduler;
+mod shutdown;
 mod slow;
+mod spawner;
 mod stats;
 mod task;
 mod watchdog;
@@ -29,7 +33,7 @@ pub use builder::{
     DEFAULT_SLOW_POLL, ExecutorBuilder,
 };
 pub use clock::{Clock, ManualClock};
-pub use error::{BuildError, UnknownQueue};
+pub use error::{BuildError, ConfigError, UnknownQueue};
 pub use executor::Executor;
 pub use group::group_id;
 pub use histogram::{Bucket, Histogram};
@@ -40,7 +44,9 @@ pub use run::RunUntil;
 pub use scheduler::{
     ArrivalFifo, Edf, GroupFair, LAS, ReadyTask, RunnableFifo, Scheduler, TaskInfo,
 };
+pub use shutdown::Shutdown;
 pub use slow::SlowPoll;
+pub use spawner::Spawner;
 pub use stats::{ExecutorStats, QueueStats};
 pub use task::TaskId;
 pub use yield_maybe::{YieldMaybe, yield_maybe};

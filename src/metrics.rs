@@ -57,6 +57,12 @@ impl Publisher {
         }
     }
 
+    /// Adds a queue (added at run time) named `name`.
+    pub(crate) fn add_queue(&mut self, name: String) {
+        self.labels.push(Label::new("queue", name));
+        self.published.push(Default::default());
+    }
+
     /// Publishes a snapshot: the executor's figures and each queue's.
     pub(crate) fn publish(&mut self, executor: &ExecutorStats, queues: &[QueueStats]) {
         counter!("clockworker_turns_total").absolute(executor.turns);

@@ -93,7 +93,7 @@ impl Entity {
     }
 
     fn set_weight(&mut self, weight: u32) {
-        debug_assert!(weight > 0, "weights are validated by the builder");
+        debug_assert!(weight > 0, "weights are validated by their callers");
         self.weight = u64::from(weight.max(1));
         self.inv_weight = VSCALE / u128::from(self.weight);
     }
@@ -466,6 +466,53 @@ impl Picker {
             charged: 0,
         });
         Some(queue)
+    }
+
+    /// Adds an idle queue with `weight`, at the next index. It joins like
+    /// any queue that wakes: at the average virtual runtime (no lag).
+    pub(crate) fn add_queue(&mut self, weight: u32) {
+        self.queues.push(Entity::new(weight));
+    }
+
+    /// Gives `queue` a new weight. What the queue is owed or owes (its lag,
+    /// `V − v`) is kept in CPU time: scaled by `old / new` in virtual time,
+    /// as Linux's EEVDF does when it reweights, so a change neither rewards
+    /// nor punishes the queue. A waiting queue gets a fresh deadline for the
+    /// new weight. The running slice keeps its length; the next one follows
+    /// the new weight.
+    pub(crate) fn set_weight(&mut self, queue: usize, weight: u32) {
+        self.update_current();
+        let old = self.queues[queue].weight;
+        let new = u64::from(weight.max(1));
+        if old == new {
+            return;
+        }
+        let state = self.queues[queue].state;
+        if state == State::Idle {
+            let lag = self.queues[queue].lag;
+            self.queues[queue].lag = lag * i128::from(old) / i128::from(new);
+            self.queues[queue].set_weight(weight);
+            return;
+        }
+        let average = self.average() as i128;
+        let entity = &self.queues[queue];
+        let term = self.offset(entity.vruntime) * i128::from(entity.weight);
+        self.load -= entity.weight;
+        self.weighted_offset -= term;
+        let lag = average - entity.vruntime as i128;
+        let placed = average - lag * i128::from(old) / i128::from(new);
+        self.queues[queue].set_weight(weight);
+        self.queues[queue].vruntime = placed.max(0) as u128;
+        self.load += new;
+        self.weighted_offset += self.offset(placed.max(0) as u128) * i128::from(new);
+        self.renew_deadline(queue);
+        if state == State::Waiting {
+            // Its heap entries carry the old keys: take it out and put it
+            // back. O(waiting queues), for a rare call.
+            self.pending.retain(|Reverse((_, _, q))| *q != queue);
+            self.eligible.retain(|Reverse((_, _, q))| *q != queue);
+            self.enqueue(queue);
+        }
     }
 
     /// Moves `base` to the current average, keeping the sum exact.

@@ -225,6 +225,12 @@ impl Core {
                 self.set_now_raw(last);
             }
             self.drain_wakes();
+            if self.stopping.get() && self.advance_shutdown() {
+                // Cancelling tasks is nobody's poll either.
+                last = clock.raw();
+                self.set_now_raw(last);
+                continue;
+            }
             if self.reap_aborted() {
                 // Dropping aborted futures is nobody's poll: not charged.
                 // Their `Drop` may have woken tasks: take those wakes too.

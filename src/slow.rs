@@ -12,8 +12,11 @@
 
 use std::fmt;
 use std::panic::Location;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::directory::Directory;
+use crate::key::QueueKey;
 use crate::task::{TaskId, TaskMeta, TaskName};
 
 /// A poll that took at least the slow-poll threshold, as given to the
@@ -71,14 +74,14 @@ impl PollReport {
     }
 
     /// The report as the user sees it, with the queue's key.
-    pub(crate) fn with_key<'a, K>(&'a self, keys: &'a [K]) -> Option<SlowPoll<'a, K>> {
-        Some(SlowPoll {
-            queue: keys.get(self.queue)?,
+    pub(crate) fn with_key<'a, K>(&'a self, key: &'a K) -> SlowPoll<'a, K> {
+        SlowPoll {
+            queue: key,
             task: self.task,
             name: self.name.as_deref().map(String::as_str),
             location: self.location,
             duration: self.duration,
-        })
+        }
     }
 }
 
@@ -95,13 +98,15 @@ pub(crate) enum Kind {
 /// A report callback for the core (slow polls) or the watchdog (stalls):
 /// resolves the queue key, logs with `tracing` (when on), then calls the
 /// user's `callback`, if any.
-pub(crate) fn reporter<K: fmt::Debug>(
-    keys: Vec<K>,
+pub(crate) fn reporter<K: QueueKey>(
+    keys: Arc<Directory<K>>,
     kind: Kind,
     callback: Option<impl Fn(&SlowPoll<'_, K>)>,
 ) -> impl Fn(&PollReport) {
     move |report| {
-        if let Some(poll) = report.with_key(&keys) {
+        // Cloned out of the directory: the callback may add a queue.
+        if let Some(key) = keys.key(report.queue) {
+            let poll = report.with_key(&key);
             trace(&poll, kind);
             if let Some(callback) = &callback {
                 callback(&poll);

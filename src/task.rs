@@ -35,7 +35,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -71,8 +71,12 @@ pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
     /// Index of the task's queue in the executor.
     pub(crate) queue: usize,
-    /// Slot of the task in the executor's live-task index.
-    pub(crate) slot: usize,
+    /// Slot of the task in the executor's live-task index, set when the
+    /// executor takes the task in: at once for a task spawned on its thread,
+    /// when it drains the spawn for one spawned through a `Spawner`
+    /// ([`UNREGISTERED`] until then). See `JoinHandle::abort` for why it is
+    /// written and read with `SeqCst`.
+    pub(crate) slot: AtomicUsize,
     /// Set by `JoinHandle::abort` and by the executor's drop: the next run
     /// drops the future instead of polling it.
     pub(crate) aborted: AtomicBool,
@@ -82,8 +86,10 @@ pub(crate) struct TaskMeta {
     pub(crate) shared: Arc<Shared>,
     /// The task's group in its queue, if any.
     pub(crate) group: Option<Arc<GroupState>>,
-    /// Executor-clock nanoseconds at spawn.
-    pub(crate) arrival: u64,
+    /// Executor-clock nanoseconds at spawn (for a task spawned through a
+    /// `Spawner`: when the executor took it in). Written before the task is
+    /// first queued, by the executor's thread.
+    pub(crate) arrival: AtomicU64,
     /// Executor-clock nanoseconds by which the task should finish.
     pub(crate) deadline: Option<u64>,
     /// Executor-clock nanoseconds when the task last became runnable.
@@ -99,7 +105,34 @@ pub(crate) struct TaskMeta {
     pub(crate) location: &'static Location<'static>,
 }
 
+/// The `slot` of a task the executor has not taken in yet.
+pub(crate) const UNREGISTERED: usize = usize::MAX;
+
 impl TaskMeta {
+    /// The metadata of a new task of `queue`, numbered by `shared`: no group,
+    /// no deadline, no name, and not registered with the executor yet.
+    pub(crate) fn new(
+        shared: &Arc<Shared>,
+        queue: usize,
+        location: &'static Location<'static>,
+    ) -> Self {
+        TaskMeta {
+            id: TaskId(shared.next_task_id()),
+            queue,
+            slot: AtomicUsize::new(UNREGISTERED),
+            aborted: AtomicBool::new(false),
+            shared: Arc::clone(shared),
+            group: None,
+            arrival: AtomicU64::new(0),
+            deadline: None,
+            runnable_since: AtomicU64::new(0),
+            service: AtomicU64::new(0),
+            fair: FairClock::default(),
+            name: None,
+            location,
+        }
+    }
+
     /// The service of the task's group, or the task's own if ungrouped.
     pub(crate) fn group_service(&self) -> u64 {
         match &self.group {
@@ -142,15 +175,28 @@ where
     F::Output: 'static,
 {
     // SAFETY: `spawn_unchecked` asks, for a future that is not `Send`, that its
-    // `Runnable` is only run and dropped on the thread that spawned it. Tasks
-    // are spawned on the executor's thread (the executor and its queue handles
-    // are `!Send`), and the executor runs every `Runnable` there and never
-    // drops one unrun: wakes from other threads only *move* the `Runnable`
-    // into the executor's inbox, which never refuses a push and is emptied on
-    // the executor's thread, including when the executor is dropped (see
-    // `Core::drop`). The schedule function is a plain `fn`, so
-    // wakers may be used anywhere. The future borrows only the task's own
-    // metadata, which async-task keeps alive as long as the future.
+    // `Runnable` is only run and dropped on the thread that spawned it, and
+    // for one that is, nothing more than `spawn` would. Tasks are spawned in
+    // two ways:
+    //
+    // - On the executor's thread (the executor and its queue handles are
+    //   `!Send`), with any future. The executor runs every `Runnable` there
+    //   and never drops one unrun: wakes from other threads only *move* the
+    //   `Runnable` into the executor's inbox, which never refuses a push and
+    //   is emptied on the executor's thread, including when the executor is
+    //   dropped (see `Core::drop`).
+    // - On any thread through a `Spawner`. Its `spawn` takes `Send` futures
+    //   only. Its `spawn_with` passes a future that holds only a `Send`
+    //   closure until its first poll, which builds the `!Send` future inside
+    //   it: that poll, and every later poll and drop, happen on the
+    //   executor's thread, as above. The one run that may happen on the
+    //   spawning thread is that of a spawn the executor refused, which is
+    //   aborted first, so it drops the future unpolled, while it holds only
+    //   the closure.
+    //
+    // The schedule function is a plain `fn`, so wakers may be used
+    // anywhere. The future borrows only the task's own metadata, which
+    // async-task keeps alive as long as the future.
     //
     // We use it instead of `spawn_local` for two things `spawn_local` cannot
     // give: the wrapper reads the abort flag from its metadata without an
@@ -221,7 +267,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
                 if future.is_some() {
                     let _ = catch_unwind(AssertUnwindSafe(|| future.set(None)));
                 }
-                let error = panic_error(payload);
+                let error = panic_error(this.meta, payload);
                 finish(this.meta, Ending::Panicked, Err(JoinError::Panic(error)))
             }
         }
@@ -231,11 +277,11 @@ impl<F: Future> Future for TaskFuture<'_, F> {
 /// The error a panicked task's handle reports. When the executor propagates
 /// panics, it re-raises the original payload from its run future, and the
 /// handle keeps the message.
-fn panic_error(payload: Box<dyn std::any::Any + Send>) -> PanicError {
-    match Core::with_current(|core| core.propagates_panics()) {
+fn panic_error(meta: &TaskMeta, payload: Box<dyn std::any::Any + Send>) -> PanicError {
+    match with_own_core(meta, |core| core.propagates_panics()) {
         Some(true) => {
             let error = PanicError::from_message(panic_message(payload.as_ref()));
-            Core::with_current(|core| core.stash_panic(payload));
+            with_own_core(meta, |core| core.stash_panic(payload));
             error
         }
         _ => PanicError::new(payload),
@@ -243,6 +289,19 @@ fn panic_error(payload: Box<dyn std::any::Any + Send>) -> PanicError {
 }
 
 fn finish<T>(meta: &TaskMeta, ending: Ending, output: T) -> Poll<T> {
-    Core::with_current(|core| core.poll_done(meta, Some(ending)));
+    with_own_core(meta, |core| core.poll_done(meta, Some(ending)));
     Poll::Ready(output)
+}
+
+/// Calls `f` with the task's own executor, if it is running a turn on this
+/// thread and has taken the task in. A spawn refused by a shut-down
+/// executor ends (cancelled) on the spawning thread, maybe inside another
+/// executor's turn, which must not count it.
+fn with_own_core<R>(meta: &TaskMeta, f: impl FnOnce(&Core) -> R) -> Option<R> {
+    Core::with_current(|core| {
+        let own = Arc::ptr_eq(&core.shared, &meta.shared)
+            && meta.slot.load(Ordering::Relaxed) != UNREGISTERED;
+        own.then(|| f(core))
+    })
+    .flatten()
 }

@@ -149,7 +149,7 @@ impl TaskInfo {
         TaskInfo {
             id: meta.id,
             group: meta.group.as_ref().map(|group| group.id),
-            arrival: meta.arrival,
+            arrival: meta.arrival.load(Ordering::Relaxed),
             runnable_since: meta.runnable_since.load(Ordering::Relaxed),
             service: meta.service.load(Ordering::Relaxed),
             group_service: meta.group_service(),
@@ -198,7 +198,7 @@ impl ReadyTask {
 
     /// When the task was spawned.
     pub fn arrival(&self) -> u64 {
-        self.meta().arrival
+        self.meta().arrival.load(Ordering::Relaxed)
     }
 
     /// When the task last became runnable.

@@ -1,0 +1,79 @@
+//! Changes to a running executor: weights, new queues, shutdown.
+//!
+//! Every change is a [`Command`]. Made through a [`Spawner`](crate::Spawner)
+//! on another thread, it waits in the executor's command queue and is
+//! applied at the executor's next drain (the next poll boundary, or the
+//! next turn if the executor is idle: queueing a command wakes it). Made
+//! through the [`Executor`](crate::Executor), it is queued the same way and
+//! applied at once, after any command queued before it, so that changes
+//! apply in the order they were made whichever side made them.
+//!
+//! A change takes effect at the next pick of a queue: a new weight sets the
+//! queue's share and the length of its next slice, not of the one running.
+
+use crate::executor::Core;
+use crate::scheduler::Scheduler;
+use crate::shutdown::Shutdown;
+
+/// A change to apply on the executor's thread.
+pub(crate) enum Command {
+    /// Give the queue at `queue` a new weight (at least 1: checked by the
+    /// caller).
+    SetWeight { queue: usize, weight: u32 },
+    /// Add a queue at the next index (which the directory gave out in
+    /// command order).
+    AddQueue {
+        weight: u32,
+        scheduler: Box<dyn Scheduler + Send>,
+        /// The key as `Debug` prints it, for exported metrics.
+        name: String,
+    },
+    /// Stop accepting tasks, and drain or cancel those that live.
+    Shutdown(Shutdown),
+}
+
+impl Core {
+    /// Applies every queued command. Runs no user code (a scheduler is
+    /// moved, not called), so it may run at any drain.
+    pub(crate) fn apply_commands(&self) {
+        while let Some(command) = self.shared.pop_command() {
+            self.apply(command);
+        }
+    }
+
+    fn apply(&self, command: Command) {
+        match command {
+            Command::SetWeight { queue, weight } => {
+                let mut sched = self.sched.borrow_mut();
+                if queue < sched.queues.len() {
+                    sched.picker.set_weight(queue, weight);
+                }
+            }
+            Command::AddQueue {
+                weight,
+                scheduler,
+                name,
+            } => self.add_queue(weight, scheduler, name),
+            Command::Shutdown(mode) => self.begin_shutdown(mode),
+        }
+    }
+
+    /// Adds a queue at the next index. It joins the picker idle; when it
+    /// first gets a task it is placed at the average virtual runtime of the
+    /// runnable queues, like any queue that wakes, so it neither owes nor is
+    /// owed anything.
+    pub(crate) fn add_queue(&self, weight: u32, scheduler: Box<dyn Scheduler>, name: String) {
+        let mut sched = self.sched.borrow_mut();
+        sched.picker.add_queue(weight);
+        sched.queues.push(crate::queue::RunQueue::new(scheduler));
+        #[cfg(feature = "metrics")]
+        self.add_metrics_label(name);
+        #[cfg(not(feature = "metrics"))]
+        let _ = name;
+    }
+
+    /// Number of queues the executor has applied so far.
+    pub(crate) fn queue_count(&self) -> usize {
+        self.sched.borrow().queues.len()
+    }
+}

@@ -1,0 +1,90 @@
+//! The queue directory: queue keys and their dense indices, shared by the
+//! executor, its spawners (on any thread), and the slow-poll and stall
+//! reporters.
+//!
+//! Queues are only ever added, never removed, so an index once handed out
+//! stays valid. A lookup takes the read lock for one hash lookup; the write
+//! lock is taken by [`add_queue`](crate::Executor::add_queue) only. No lock
+//! is held while the executor runs tasks, and user code never runs under
+//! one, except the key's own `Hash`, `Eq` and `Clone`: a panic there
+//! poisons nothing that matters (the maps are updated after those calls), so
+//! a poisoned lock is simply taken over.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::error::{ConfigError, UnknownQueue};
+use crate::key::QueueKey;
+
+/// Every queue's key and index.
+#[derive(Debug)]
+pub(crate) struct Directory<K> {
+    inner: RwLock<Entries<K>>,
+}
+
+#[derive(Debug)]
+struct Entries<K> {
+    index: HashMap<K, usize>,
+    /// Keys by index.
+    keys: Vec<K>,
+}
+
+impl<K: QueueKey> Directory<K> {
+    /// A directory of `keys`, indexed in order (the builder checked they
+    /// are unique).
+    pub(crate) fn new(keys: Vec<K>) -> Self {
+        let index = keys.iter().cloned().zip(0..).collect();
+        Directory {
+            inner: RwLock::new(Entries { index, keys }),
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Entries<K>> {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Entries<K>> {
+        self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The index of the queue named `key`.
+    pub(crate) fn index(&self, key: &K) -> Result<usize, UnknownQueue> {
+        self.read()
+            .index
+            .get(key)
+            .copied()
+            .ok_or_else(|| UnknownQueue::new(key))
+    }
+
+    /// The key of the queue at `index`, cloned, so that no lock is held
+    /// while the caller uses it.
+    pub(crate) fn key(&self, index: usize) -> Option<K> {
+        self.read().keys.get(index).cloned()
+    }
+
+    /// Every key, by index.
+    pub(crate) fn keys(&self) -> Vec<K> {
+        self.read().keys.clone()
+    }
+
+    /// Adds a queue named `key` at the next index, if `create` (called with
+    /// that index, under the write lock, so that queues are created in index
+    /// order) succeeds. Returns the index.
+    pub(crate) fn add(
+        &self,
+        key: K,
+        create: impl FnOnce(usize) -> Result<(), ConfigError>,
+    ) -> Result<usize, ConfigError> {
+        let mut entries = self.write();
+        if entries.index.contains_key(&key) {
+            return Err(ConfigError::DuplicateKey {
+                key: format!("{key:?}"),
+            });
+        }
+        let index = entries.keys.len();
+        create(index)?;
+        entries.index.insert(key.clone(), index);
+        entries.keys.push(key);
+        Ok(index)
+    }
+}

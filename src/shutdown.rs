@@ -1,0 +1,170 @@
+//! Graceful shutdown: stop accepting tasks, then drain or cancel the live ones.
+//!
+//! # States
+//!
+//! ```text
+//! Running ──shutdown(Drain)──> Draining ──deadline passed──> Cancelling
+//!    │                            │                              │
+//!    └──────shutdown(Cancel)──────┴──────────────────────────────┤
+//!                                 │ no live task                 │ no live task
+//!                                 └────────────> Done <──────────┘
+//! ```
+//!
+//! - **Running → any other state** closes the spawn queue at once (a
+//!   [`Spawner`](crate::Spawner) closes it itself before it sends the
+//!   request), so every spawn from outside the executor is refused from
+//!   then on: its handle resolves to [`JoinError::Cancelled`](crate::JoinError::Cancelled).
+//! - **Draining**: the live tasks run on. Tasks spawned *by those tasks*
+//!   (during a turn) are accepted, as part of the work being drained; spawns
+//!   through a [`QueueHandle`](crate::QueueHandle) from outside the executor's
+//!   turn are refused. A deadline, measured on the executor's clock, turns
+//!   the drain into a cancel.
+//! - **Cancelling**: every live task is aborted. Its future is dropped on the
+//!   executor's thread, and its handle resolves to `Cancelled`. No spawn is
+//!   accepted.
+//! - **Done**, once no task is live and no accepted spawn is in flight:
+//!   [`Executor::run`](crate::Executor::run) returns. Later spawns are
+//!   refused; the executor's statistics stay readable.
+//!
+//! The executor owns no timer, so a drain deadline is kept by a short-lived
+//! thread that sleeps until it and then wakes the executor, which checks its
+//! own clock. (If the thread cannot be started, the deadline is checked at
+//! the executor's next turn.)
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use crate::executor::{Core, nanos};
+use crate::inbox::Shared;
+
+/// How to shut an executor down: see [`Executor::shutdown`](crate::Executor::shutdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Stop accepting new tasks, and let the live ones finish. With a
+    /// `deadline`, the tasks still live that long after the executor got the
+    /// request are cancelled.
+    Drain {
+        /// How long the live tasks may take, on the executor's clock.
+        deadline: Option<Duration>,
+    },
+    /// Stop accepting new tasks, and cancel every live one.
+    Cancel,
+}
+
+/// Where the executor is in its shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    Running,
+    /// Until the executor-clock nanoseconds given, if any.
+    Draining(Option<u64>),
+    Cancelling,
+    Done,
+}
+
+impl Core {
+    /// Starts (or hastens) the shutdown. Runs no user code: the tasks are
+    /// cancelled by the loop (`advance_shutdown`).
+    pub(crate) fn begin_shutdown(&self, mode: Shutdown) {
+        self.shared.close_spawns();
+        let now = self.now_nanos();
+        let next = match (self.stop.get(), mode) {
+            (Stop::Done | Stop::Cancelling, _) => return,
+            (_, Shutdown::Cancel) => Stop::Cancelling,
+            (current, Shutdown::Drain { deadline }) => {
+                let asked = deadline.map(|within| now.saturating_add(nanos(within)));
+                if let Some(within) = deadline {
+                    wake_at_deadline(&self.shared, within);
+                }
+                match current {
+                    // The earlier deadline holds.
+                    Stop::Draining(Some(held)) => {
+                        Stop::Draining(Some(asked.map_or(held, |asked| asked.min(held))))
+                    }
+                    _ => Stop::Draining(asked),
+                }
+            }
+        };
+        self.stop.set(next);
+        self.stopping.set(true);
+        if !self.running.get() {
+            self.shared.wake_host();
+        }
+    }
+
+    /// Moves the shutdown on, from the loop: cancels what must be cancelled
+    /// and notices when it is done. Returns whether it did anything (ran
+    /// user code or changed state), so the loop reads the clock again.
+    pub(crate) fn advance_shutdown(&self) -> bool {
+        let mut acted = false;
+        if let Stop::Draining(Some(deadline)) = self.stop.get() {
+            if self.now_nanos() >= deadline {
+                self.stop.set(Stop::Cancelling);
+                acted = true;
+            }
+        }
+        if self.stop.get() == Stop::Cancelling {
+            acted |= self.cancel_live();
+        }
+        if self.tasks.borrow().is_empty() && self.shared.is_empty() {
+            self.stop.set(Stop::Done);
+            self.stopping.set(false);
+            let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
+            waiters.into_iter().for_each(Waker::wake);
+            acted = true;
+        }
+        acted
+    }
+
+    /// Whether a task spawned on the executor's thread is accepted now.
+    #[inline]
+    pub(crate) fn accepts_local_spawn(&self) -> bool {
+        match self.stop.get() {
+            Stop::Running => true,
+            Stop::Draining(_) => self.running.get(),
+            Stop::Cancelling | Stop::Done => false,
+        }
+    }
+
+    /// Whether the shutdown has completed.
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.stop.get() == Stop::Done
+    }
+}
+
+/// Wakes the executor once `within` has passed, so that it checks a drain
+/// deadline even if no task wakes it.
+fn wake_at_deadline(shared: &Arc<Shared>, within: Duration) {
+    let shared = Arc::downgrade(shared);
+    let _ = std::thread::Builder::new()
+        .name("clockworker-drain-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(within);
+            if let Some(shared) = shared.upgrade() {
+                shared.notify();
+            }
+        });
+}
+
+/// The `until` future of [`Executor::run`](crate::Executor::run): ready once
+/// the shutdown is done.
+pub(crate) struct Stopped<'a> {
+    pub(crate) core: &'a Core,
+}
+
+impl Future for Stopped<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.core.is_shut_down() {
+            return Poll::Ready(());
+        }
+        let mut waiters = self.core.stop_waiters.borrow_mut();
+        if !waiters.iter().any(|waiter| waiter.will_wake(cx.waker())) {
+            waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,217 @@
+//! [`Spawner`]: the executor's `Send + Sync` handle, for other threads.
+//!
+//! A spawn from another thread allocates the task on that thread, pushes it
+//! on a lock-free queue and wakes the executor (once per batch, like a remote
+//! wake), then returns the task's [`JoinHandle`]. The executor takes the task
+//! in at its next poll boundary: it numbers its slot, stamps its arrival and
+//! queues it. Nothing is locked but the queue directory's read lock, for the
+//! key lookup, and no lock is ever held while the executor runs.
+
+use std::future::Future;
+use std::panic::Location;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::control::Command;
+use crate::directory::Directory;
+use crate::error::{ConfigError, UnknownQueue};
+use crate::inbox::Shared;
+use crate::join::JoinHandle;
+use crate::key::QueueKey;
+use crate::scheduler::{RunnableFifo, Scheduler};
+use crate::shutdown::Shutdown;
+use crate::task::{self, TaskMeta};
+
+/// A handle to an [`Executor`](crate::Executor) for any thread: spawns tasks,
+/// changes weights, adds queues and shuts the executor down.
+///
+/// From [`Executor::spawner`](crate::Executor::spawner). Cheap to clone,
+/// `Send` and `Sync`. It does not keep the executor alive: once the
+/// executor has shut down or been dropped, spawns resolve to
+/// [`JoinError::Cancelled`](crate::JoinError::Cancelled) and configuration
+/// changes fail with [`ConfigError::ExecutorGone`] (after a shutdown they
+/// still apply, harmlessly).
+///
+/// ```
+/// use clockworker::ExecutorBuilder;
+///
+/// let executor = ExecutorBuilder::new().with_queue("jobs", 1).build().unwrap();
+/// let spawner = executor.spawner();
+/// let job = std::thread::spawn(move || {
+///     spawner.spawn("jobs", async { 6 * 7 }).unwrap()
+/// })
+/// .join()
+/// .unwrap();
+/// let answer = futures::executor::block_on(executor.run_until(job));
+/// assert_eq!(answer.unwrap(), 42);
+/// ```
+pub struct Spawner<K> {
+    shared: Arc<Shared>,
+    directory: Arc<Directory<K>>,
+}
+
+impl<K> Clone for Spawner<K> {
+    fn clone(&self) -> Self {
+        Spawner {
+            shared: Arc::clone(&self.shared),
+            directory: Arc::clone(&self.directory),
+        }
+    }
+}
+
+impl<K: QueueKey> Spawner<K> {
+    pub(crate) fn new(shared: Arc<Shared>, directory: Arc<Directory<K>>) -> Self {
+        Spawner { shared, directory }
+    }
+
+    /// Spawns a task into the queue named `key`, from any thread.
+    ///
+    /// The task starts at the executor's next poll boundary. Its handle can
+    /// be awaited on any thread and any runtime. If the executor has shut
+    /// down or been dropped, the future is dropped here and the handle
+    /// resolves to [`JoinError::Cancelled`](crate::JoinError::Cancelled).
+    /// Tasks spawned this way have no group.
+    #[track_caller]
+    pub fn spawn<F>(&self, key: K, future: F) -> Result<JoinHandle<F::Output>, UnknownQueue>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let queue = self.directory.index(&key)?;
+        Ok(self.spawn_at(queue, future, Location::caller()))
+    }
+
+    /// Spawns a task whose future is built on the executor's thread, by
+    /// `make`, so it need not be `Send` (it may hold `Rc`s, or use the
+    /// executor's thread-local state). Only `make` and the output cross
+    /// threads.
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    /// use std::rc::Rc;
+    ///
+    /// let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    /// let spawner = executor.spawner();
+    /// let handle = std::thread::spawn(move || {
+    ///     spawner
+    ///         .spawn_with(0, || {
+    ///             let local = Rc::new(21); // not Send: built on the executor's thread
+    ///             async move { *local * 2 }
+    ///         })
+    ///         .unwrap()
+    /// })
+    /// .join()
+    /// .unwrap();
+    /// assert_eq!(futures::executor::block_on(executor.run_until(handle)).unwrap(), 42);
+    /// ```
+    #[track_caller]
+    pub fn spawn_with<M, F>(&self, key: K, make: M) -> Result<JoinHandle<F::Output>, UnknownQueue>
+    where
+        M: FnOnce() -> F + Send + 'static,
+        F: Future + 'static,
+        F::Output: Send + 'static,
+    {
+        let queue = self.directory.index(&key)?;
+        // Until its first poll, on the executor's thread, this future holds
+        // `make` only (see the safety argument of `task::spawn`).
+        let future = async move { make().await };
+        Ok(self.spawn_at(queue, future, Location::caller()))
+    }
+
+    fn spawn_at<F>(
+        &self,
+        queue: usize,
+        future: F,
+        location: &'static Location<'static>,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        if self.shared.spawns_closed() {
+            return JoinHandle::cancelled();
+        }
+        let meta = TaskMeta::new(&self.shared, queue, location);
+        let (runnable, task) = task::spawn(meta, future);
+        if let Err(refused) = self.shared.push_spawn(runnable) {
+            // The executor shut down meanwhile. Cancel the task here: the
+            // run drops the future unpolled and resolves the handle.
+            refused.metadata().aborted.store(true, Ordering::Relaxed);
+            refused.run();
+        }
+        JoinHandle::new(task)
+    }
+
+    /// Sets the weight of the queue named `key`; see
+    /// [`Executor::set_weight`](crate::Executor::set_weight). Applied at the
+    /// executor's next poll boundary.
+    pub fn set_weight(&self, key: K, weight: u32) -> Result<(), ConfigError> {
+        let queue = self.directory.index(&key)?;
+        if weight == 0 {
+            return Err(ConfigError::ZeroWeight {
+                key: format!("{key:?}"),
+            });
+        }
+        self.command(Command::SetWeight { queue, weight })
+    }
+
+    /// Adds a queue named `key` with the default scheduler
+    /// ([`RunnableFifo`]); see [`Executor::add_queue`](crate::Executor::add_queue).
+    /// The key can be spawned into as soon as this returns.
+    pub fn add_queue(&self, key: K, weight: u32) -> Result<(), ConfigError> {
+        self.add_queue_with_scheduler(key, weight, RunnableFifo::default())
+    }
+
+    /// Adds a queue named `key` that orders its tasks with `scheduler`.
+    pub fn add_queue_with_scheduler(
+        &self,
+        key: K,
+        weight: u32,
+        scheduler: impl Scheduler + Send,
+    ) -> Result<(), ConfigError> {
+        if weight == 0 {
+            return Err(ConfigError::ZeroWeight {
+                key: format!("{key:?}"),
+            });
+        }
+        let name = format!("{key:?}");
+        let scheduler = Box::new(scheduler);
+        self.directory.add(key, |_| {
+            self.command(Command::AddQueue {
+                weight,
+                scheduler,
+                name,
+            })
+        })?;
+        Ok(())
+    }
+
+    /// Shuts the executor down; see [`Executor::shutdown`](crate::Executor::shutdown).
+    /// Spawns are refused as soon as this returns; the rest happens on the
+    /// executor's thread, at its next poll boundary. Does nothing if the
+    /// executor is gone.
+    pub fn shutdown(&self, mode: Shutdown) {
+        self.shared.close_spawns();
+        let _ = self.shared.push_command(Command::Shutdown(mode));
+    }
+
+    /// Whether the executor refuses spawns: it is shutting down, has shut
+    /// down, or is gone.
+    pub fn is_closed(&self) -> bool {
+        self.shared.spawns_closed()
+    }
+
+    fn command(&self, command: Command) -> Result<(), ConfigError> {
+        self.shared
+            .push_command(command)
+            .map_err(|_| ConfigError::ExecutorGone)
+    }
+}
+
+impl<K> std::fmt::Debug for Spawner<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spawner")
+            .field("closed", &self.shared.spawns_closed())
+            .finish_non_exhaustive()
+    }
+}

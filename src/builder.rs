@@ -378,7 +378,11 @@ impl<K: QueueKey> ExecutorBuilder<K> {
         };
         let hooks = Hooks {
             #[cfg(feature = "metrics")]
-            queue_names: directory.keys().iter().map(|key| format!("{key:?}")).collect(),
+            queue_names: directory
+                .keys()
+                .iter()
+                .map(|key| format!("{key:?}"))
+                .collect(),
             #[cfg(feature = "metrics")]
             metrics_interval: self.metrics_interval,
             on_slow_poll: slow_poll_hook(Arc::clone(&directory), self.on_slow_poll),
@@ -401,7 +405,10 @@ impl<K: QueueKey> ExecutorBuilder<K> {
 
 /// The core's slow-poll hook: the user's callback, and the `tracing` log
 /// when that feature is on. `None` when there is neither.
-fn slow_poll_hook<K: QueueKey>(keys: Arc<Directory<K>>, callback: Option<SlowPollFn<K>>) -> Option<ReportFn> {
+fn slow_poll_hook<K: QueueKey>(
+    keys: Arc<Directory<K>>,
+    callback: Option<SlowPollFn<K>>,
+) -> Option<ReportFn> {
     if callback.is_none() && !cfg!(feature = "tracing") {
         return None;
     }

@@ -122,7 +122,10 @@ impl fmt::Display for ConfigError {
             ConfigError::UnknownQueue(unknown) => unknown.fmt(f),
             ConfigError::DuplicateKey { key } => write!(f, "a queue with the key {key} exists"),
             ConfigError::ZeroWeight { key } => {
-                write!(f, "queue {key} would get weight 0: weights must be at least 1")
+                write!(
+                    f,
+                    "queue {key} would get weight 0: weights must be at least 1"
+                )
             }
             ConfigError::ExecutorGone => f.write_str("the executor has been dropped"),
         }

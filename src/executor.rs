@@ -139,7 +139,11 @@ impl<K: QueueKey> Executor<K> {
                 key: format!("{key:?}"),
             });
         }
-        self.core.sched.borrow_mut().picker.set_weight(queue, weight);
+        self.core
+            .sched
+            .borrow_mut()
+            .picker
+            .set_weight(queue, weight);
         Ok(())
     }
 
@@ -933,6 +937,7 @@ impl Drop for Core {
         core.stop.set(Stop::Cancelling);
         core.shared.close_spawns();
         core.shared.close_commands();
+        core.shared.set_stopped();
         core.enter(|| {
             let mut stalled_since = None;
             loop {

@@ -87,6 +87,8 @@ pub(crate) struct Shared<T = Runnable> {
     commands: ConcurrentQueue<Command>,
     /// The next task id: tasks are numbered on whichever thread spawns them.
     next_id: std::sync::atomic::AtomicU64,
+    /// Set once the executor has shut down or been dropped.
+    stopped: std::sync::atomic::AtomicBool,
     /// Set when the inbox got wakes the executor has not drained yet; cleared
     /// by the executor before draining. Lets remote wakers skip waking the host
     /// when it has been woken already.
@@ -110,6 +112,7 @@ impl<T> Shared<T> {
             spawns: ConcurrentQueue::unbounded(),
             commands: ConcurrentQueue::unbounded(),
             next_id: std::sync::atomic::AtomicU64::new(0),
+            stopped: std::sync::atomic::AtomicBool::new(false),
             notified: AtomicBool::new(false),
             host: AtomicWaker::new(),
         }
@@ -160,7 +163,9 @@ impl<T> Shared<T> {
     /// Hands a task spawned on another thread to the executor. Gives it back
     /// if the executor no longer accepts spawns.
     pub(crate) fn push_spawn(&self, task: T) -> Result<(), T> {
-        self.spawns.push(task).map_err(|refused| refused.into_inner())?;
+        self.spawns
+            .push(task)
+            .map_err(|refused| refused.into_inner())?;
         self.notify();
         Ok(())
     }
@@ -180,6 +185,17 @@ impl<T> Shared<T> {
         while let Ok(task) = self.spawns.pop() {
             each(task);
         }
+    }
+
+    /// Records that the executor has shut down (or is being dropped).
+    pub(crate) fn set_stopped(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether the executor has shut down or is gone.
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.stopped.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Queues a command for the executor. Gives it back if the executor is gone.

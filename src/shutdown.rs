@@ -28,8 +28,11 @@
 //!
 //! The executor owns no timer, so a drain deadline is kept by a short-lived
 //! thread that sleeps until it and then wakes the executor, which checks its
-//! own clock. (If the thread cannot be started, the deadline is checked at
-//! the executor's next turn.)
+//! own clock (and again every 10 ms until the shutdown is done, should that
+//! clock lag). If the thread cannot be started, the deadline is checked at
+//! the executor's next turn. The thread sleeps the whole deadline even if
+//! the executor finishes earlier: a drain with a long deadline leaves a
+//! sleeping thread behind for that long, and nothing else.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -111,6 +114,7 @@ impl Core {
         if self.tasks.borrow().is_empty() && self.shared.is_empty() {
             self.stop.set(Stop::Done);
             self.stopping.set(false);
+            self.shared.set_stopped();
             let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
             waiters.into_iter().for_each(Waker::wake);
             acted = true;
@@ -135,18 +139,30 @@ impl Core {
 }
 
 /// Wakes the executor once `within` has passed, so that it checks a drain
-/// deadline even if no task wakes it.
+/// deadline even if no task wakes it; then again every `DEADLINE_RECHECK`
+/// until the shutdown is done, in case the executor's clock (a manual one,
+/// say) had not reached the deadline yet. Holds the executor's shared half
+/// weakly: a dropped executor ends the thread at its next wake.
 fn wake_at_deadline(shared: &Arc<Shared>, within: Duration) {
     let shared = Arc::downgrade(shared);
     let _ = std::thread::Builder::new()
         .name("clockworker-drain-deadline".into())
         .spawn(move || {
             std::thread::sleep(within);
-            if let Some(shared) = shared.upgrade() {
+            while let Some(shared) = shared.upgrade() {
+                if shared.is_stopped() {
+                    return;
+                }
                 shared.notify();
+                drop(shared);
+                std::thread::sleep(DEADLINE_RECHECK);
             }
         });
 }
+
+/// How often a drain deadline that has passed in real time is checked
+/// again while the executor's clock has not reached it.
+const DEADLINE_RECHECK: Duration = Duration::from_millis(10);
 
 /// The `until` future of [`Executor::run`](crate::Executor::run): ready once
 /// the shutdown is done.

@@ -17,6 +17,8 @@ mod key;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod picker;
+#[cfg(feature = "tokio")]
+mod pool;
 mod queue;
 mod run;
 mod scheduler;
@@ -39,6 +41,8 @@ pub use group::group_id;
 pub use histogram::{Bucket, Histogram};
 pub use join::{JoinError, JoinHandle, PanicError};
 pub use key::QueueKey;
+#[cfg(feature = "tokio")]
+pub use pool::{Pool, PoolBuilder, PoolError};
 pub use queue::{QueueHandle, TaskBuilder};
 pub use run::RunUntil;
 pub use scheduler::{

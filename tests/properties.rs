@@ -29,6 +29,7 @@ use std::time::Duration;
 use clockworker::{
     ArrivalFifo, Clock, DEFAULT_MIN_SLICE, DEFAULT_SCHED_LATENCY, Edf, Executor, ExecutorBuilder,
     GroupFair, JoinError, JoinHandle, LAS, ManualClock, QueueHandle, RunnableFifo, Scheduler,
+    Shutdown,
 };
 use futures::FutureExt;
 use proptest::prelude::*;
@@ -729,6 +730,10 @@ enum Op {
     Run,
     /// Drops the executor.
     DropExecutor,
+    /// `Executor::shutdown`: `Cancel` if `true`, else a drain without
+    /// deadline. Takes effect at the next run; spawns from here on (all made
+    /// from outside the executor's turns) are refused.
+    Shutdown(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -740,6 +745,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<u16>().prop_map(Op::DropHandle),
         3 => Just(Op::Run),
         1 => Just(Op::DropExecutor),
+        1 => any::<bool>().prop_map(Op::Shutdown),
     ]
 }
 
@@ -780,7 +786,11 @@ fn run_until_parked(executor: &Executor<usize>) {
     let mut run = pin!(executor.run());
     for _ in 0..100_000 {
         flag.0.store(false, Ordering::SeqCst);
-        assert!(run.as_mut().poll(&mut cx).is_pending());
+        if run.as_mut().poll(&mut cx).is_ready() {
+            // Shut down: nothing is left to run, ever.
+            assert!(executor.is_shut_down());
+            return;
+        }
         if !flag.0.load(Ordering::SeqCst) {
             return;
         }
@@ -808,6 +818,8 @@ fn five_queue_executor() -> Rc<Executor<usize>> {
 fn check_model(ops: &[Op]) -> Result<(), String> {
     let mut executor = Some(five_queue_executor());
     let mut stale_queue: Option<QueueHandle> = None;
+    // `Some(cancel)` once `Executor::shutdown` was called.
+    let mut shutdown: Option<bool> = None;
     let ledger = DropLedger::new(ops.len());
     let mut models: Vec<Model> = Vec::new();
     let mut handles: Vec<Option<JoinHandle<usize>>> = Vec::new();
@@ -845,6 +857,15 @@ fn check_model(ops: &[Op]) -> Result<(), String> {
                     ..Model::default()
                 };
                 let handle = match &executor {
+                    Some(executor) if shutdown.is_some() => {
+                        // Refused: a spawn from outside a turn, after a
+                        // shutdown. Dropped at once, never polled.
+                        model.ended = true;
+                        executor
+                            .queue(usize::from(queue) % 5)
+                            .unwrap()
+                            .spawn(future)
+                    }
                     Some(executor) => {
                         let queue = executor.queue(usize::from(queue) % 5).unwrap();
                         let mut builder = queue.task();
@@ -913,6 +934,13 @@ fn check_model(ops: &[Op]) -> Result<(), String> {
                     continue;
                 };
                 run_until_parked(executor);
+                if shutdown == Some(true) {
+                    // Cancelled before any further poll.
+                    for model in models.iter_mut().filter(|m| !m.ended) {
+                        model.ended = true;
+                        model.aborted |= !model.completed;
+                    }
+                }
                 for model in models.iter_mut().filter(|m| !m.ended) {
                     if model.aborted {
                         model.ended = true;
@@ -928,6 +956,26 @@ fn check_model(ops: &[Op]) -> Result<(), String> {
                     }
                 }
                 check_state(step, &models, &handles, &polls.borrow(), &ledger)?;
+                // Shut down exactly when a shutdown was asked for and no
+                // task is left (a drain waits for parked tasks).
+                let done = shutdown.is_some() && models.iter().all(|m| m.ended);
+                if executor.is_shut_down() != done {
+                    return Err(format!(
+                        "after op {step}: is_shut_down {}, expected {done}",
+                        executor.is_shut_down()
+                    ));
+                }
+            }
+            Op::Shutdown(cancel) => {
+                let Some(executor) = &executor else {
+                    continue;
+                };
+                executor.shutdown(if cancel {
+                    Shutdown::Cancel
+                } else {
+                    Shutdown::Drain { deadline: None }
+                });
+                shutdown = Some(shutdown.unwrap_or(false) || cancel);
             }
             Op::DropExecutor => {
                 let Some(dropped) = executor.take() else {
@@ -1010,7 +1058,8 @@ proptest! {
     /// deadlines), open a task's gate (a wake from outside the executor, on
     /// this thread or another), abort, drop a handle, run the executor until
     /// it parks, drop the executor (later spawns go through a stale queue
-    /// handle) — checked
+    /// handle), shut it down (drain or cancel; later spawns are refused) —
+    /// checked
     /// against a model of each task: never polled / parked / completed /
     /// aborted / cancelled with the executor.
     ///
@@ -1021,7 +1070,9 @@ proptest! {
     /// otherwise, `is_finished` agrees; at the end every kept handle
     /// resolves to `Ok(its output)` if the model completed it, else
     /// `Cancelled` (aborted before completing, dropped with the executor,
-    /// or spawned after it).
+    /// cancelled by a shutdown, or spawned after either). After every run
+    /// following a shutdown, the executor reports itself shut down exactly
+    /// when the model has no live task.
     #[test]
     fn operation_sequences_match_the_model(ops in prop::collection::vec(op(), 1..60)) {
         if let Err(message) = check_model(&ops) {

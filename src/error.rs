@@ -141,6 +141,18 @@ impl Error for ConfigError {
     }
 }
 
+impl ConfigError {
+    /// Refuses weight 0 for the queue named `key`.
+    pub(crate) fn check_weight(key: &impl fmt::Debug, weight: u32) -> Result<(), ConfigError> {
+        if weight == 0 {
+            return Err(ConfigError::ZeroWeight {
+                key: format!("{key:?}"),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl From<UnknownQueue> for ConfigError {
     fn from(unknown: UnknownQueue) -> Self {
         ConfigError::UnknownQueue(unknown)

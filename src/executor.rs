@@ -134,11 +134,7 @@ impl<K: QueueKey> Executor<K> {
     /// ```
     pub fn set_weight(&self, key: K, weight: u32) -> Result<(), ConfigError> {
         let queue = self.index(&key)?;
-        if weight == 0 {
-            return Err(ConfigError::ZeroWeight {
-                key: format!("{key:?}"),
-            });
-        }
+        ConfigError::check_weight(&key, weight)?;
         self.core
             .sched
             .borrow_mut()
@@ -174,11 +170,7 @@ impl<K: QueueKey> Executor<K> {
         weight: u32,
         scheduler: impl Scheduler,
     ) -> Result<QueueHandle, ConfigError> {
-        if weight == 0 {
-            return Err(ConfigError::ZeroWeight {
-                key: format!("{key:?}"),
-            });
-        }
+        ConfigError::check_weight(&key, weight)?;
         let name = format!("{key:?}");
         let scheduler = Box::new(scheduler);
         let index = self.directory.add(key, |index| {

@@ -147,11 +147,7 @@ impl<K: QueueKey> Spawner<K> {
     /// executor's next poll boundary.
     pub fn set_weight(&self, key: K, weight: u32) -> Result<(), ConfigError> {
         let queue = self.directory.index(&key)?;
-        if weight == 0 {
-            return Err(ConfigError::ZeroWeight {
-                key: format!("{key:?}"),
-            });
-        }
+        ConfigError::check_weight(&key, weight)?;
         self.command(Command::SetWeight { queue, weight })
     }
 
@@ -169,11 +165,7 @@ impl<K: QueueKey> Spawner<K> {
         weight: u32,
         scheduler: impl Scheduler + Send,
     ) -> Result<(), ConfigError> {
-        if weight == 0 {
-            return Err(ConfigError::ZeroWeight {
-                key: format!("{key:?}"),
-            });
-        }
+        ConfigError::check_weight(&key, weight)?;
         let name = format!("{key:?}");
         let scheduler = Box::new(scheduler);
         self.directory.add(key, |_| {

@@ -37,6 +37,33 @@
 //!   every poll pays a pick among N runnable queues). After the group, a line
 //!   gives clockworker's N=1024 / N=1 ratio for each setting.
 //!
+//! - `remote_spawn`: spawning from another thread. A host thread runs a Tokio
+//!   current-thread runtime (`block_on` of a future that waits for the stop
+//!   signal) or a clockworker executor (`executor.run()` inside a Tokio
+//!   current-thread runtime and a `LocalSet`); the bench thread spawns
+//!   [`BATCH`] tasks onto it (`Handle::spawn`, `Spawner::spawn`,
+//!   `Spawner::spawn_with`), then waits until they have all run, and so on.
+//!   Time per element is per task: the spawn, the task's run on the host
+//!   thread, and the wait, all amortized over the batch. Two ways of waiting:
+//!   - `join`: the bench thread awaits every `JoinHandle`, in spawn order, in
+//!     one `futures::executor::block_on`: each output comes back.
+//!   - `detached`: the handles are dropped at once (detached); each task
+//!     counts down the batch's counter, and the last one unparks the bench
+//!     thread.
+//!
+//!   Both hosts are built by the same `tokio_rt()` (IO and timers enabled),
+//!   and are shut down at the end of every `iter_custom` call (Tokio: the
+//!   stop signal, then the runtime is dropped on its thread; clockworker:
+//!   `spawner.shutdown(Shutdown::Cancel)`, `run()` returns), outside the
+//!   timed region. `tokio_handle_spawn_no_io` is a runtime built without
+//!   IO and timers: there a remote spawn unparks a condition variable if
+//!   the runtime sleeps, instead of writing to the IO driver's eventfd at
+//!   every spawn. After the group, a line gives clockworker's host turns per
+//!   batch, then a paired measurement: rounds of 65,536 tasks that alternate
+//!   between the four cases, with each case's median per task and
+//!   clockworker's ratios to Tokio (on a shared machine the load moves
+//!   between criterion's benchmarks, which run one after another).
+//!
 //! Every runtime and executor is built once per `iter_custom` call, outside
 //! the timed region. Both clockworkers and the `LocalSet` run inside a Tokio
 //! current-thread runtime's `block_on`; `LocalExecutor` runs inside
@@ -697,11 +724,334 @@ fn bench_queue_picking(c: &mut Criterion) {
     }
 }
 
+// ---------------------------------------------------------------------------
+// remote_spawn
+// ---------------------------------------------------------------------------
+
+type RemoteSpawnFn = fn(u64, Wait) -> Duration;
+
+/// How the bench thread waits for a batch of tasks it spawned onto the host.
+#[derive(Clone, Copy, Debug)]
+enum Wait {
+    /// Awaits every handle, in spawn order, in one `block_on`.
+    Join,
+    /// Drops the handles at once; the batch's last task unparks the bench
+    /// thread.
+    Detached,
+}
+
+impl Wait {
+    fn name(self) -> &'static str {
+        match self {
+            Wait::Join => "join",
+            Wait::Detached => "detached",
+        }
+    }
+}
+
+/// The countdown of one batch of detached tasks: the task that takes it to
+/// zero unparks the bench thread.
+struct Countdown {
+    left: AtomicU64,
+    waiter: thread::Thread,
+}
+
+impl Countdown {
+    fn new(tasks: u64) -> Arc<Self> {
+        Arc::new(Countdown {
+            left: AtomicU64::new(tasks),
+            waiter: thread::current(),
+        })
+    }
+
+    fn done(&self) {
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.waiter.unpark();
+        }
+    }
+
+    fn wait(&self) {
+        while self.left.load(Ordering::Acquire) != 0 {
+            thread::park();
+        }
+    }
+}
+
+/// The task of the `remote_spawn` group, the same for every host: counts
+/// down the batch's countdown if detached, and returns 1.
+async fn remote_task(countdown: Option<Arc<Countdown>>) -> u64 {
+    if let Some(countdown) = countdown {
+        countdown.done();
+    }
+    1
+}
+
+/// The bench thread's side, the same for every host: `iters` tasks in
+/// batches of [`BATCH`], each batch spawned with `spawn` and waited for as
+/// `wait` says. Returns the time it took.
+fn remote_spawn_batches<H: Future>(
+    iters: u64,
+    wait: Wait,
+    spawn: impl Fn(Option<Arc<Countdown>>) -> H,
+    output: impl Fn(H::Output) -> u64,
+) -> Duration {
+    let mut handles = Vec::with_capacity(BATCH as usize);
+    let mut sum = 0;
+    let mut left = iters;
+    let start = Instant::now();
+    while left > 0 {
+        let n = left.min(BATCH);
+        match wait {
+            Wait::Join => {
+                handles.extend((0..n).map(|_| spawn(None)));
+                sum += futures::executor::block_on(async {
+                    let mut sum = 0;
+                    for handle in handles.drain(..) {
+                        sum += output(handle.await);
+                    }
+                    sum
+                });
+            }
+            Wait::Detached => {
+                let countdown = Countdown::new(n);
+                for _ in 0..n {
+                    drop(spawn(Some(Arc::clone(&countdown))));
+                }
+                countdown.wait();
+                sum += n;
+            }
+        }
+        left -= n;
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(black_box(sum), iters);
+    elapsed
+}
+
+/// A Tokio current-thread runtime on a thread of its own, in `block_on`
+/// until stopped (tasks spawned through its handle run meanwhile).
+fn remote_spawn_tokio(iters: u64, wait: Wait) -> Duration {
+    remote_spawn_tokio_on(iters, wait, tokio_rt)
+}
+
+/// The same on a runtime without IO and timers: there a remote spawn
+/// unparks a condition variable (only if the runtime thread sleeps) instead
+/// of writing to the IO driver's eventfd (at every spawn).
+fn remote_spawn_tokio_no_io(iters: u64, wait: Wait) -> Duration {
+    remote_spawn_tokio_on(iters, wait, || {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+fn remote_spawn_tokio_on(
+    iters: u64,
+    wait: Wait,
+    runtime: fn() -> tokio::runtime::Runtime,
+) -> Duration {
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let host = thread::spawn(move || {
+        let rt = runtime();
+        handle_tx.send(rt.handle().clone()).expect("bench thread");
+        rt.block_on(async {
+            let _ = stop_rx.await;
+        });
+    });
+    let handle = handle_rx.recv().expect("host thread");
+    let elapsed = remote_spawn_batches(
+        iters,
+        wait,
+        |countdown| handle.spawn(remote_task(countdown)),
+        |result| result.expect("task failed"),
+    );
+    let _ = stop_tx.send(());
+    host.join().expect("host thread");
+    elapsed
+}
+
+/// How the clockworker case spawns.
+#[derive(Clone, Copy, Debug)]
+enum RemoteSpawn {
+    /// `spawner.spawn(key, future)`.
+    Spawn,
+    /// `spawner.spawn_with(key, || future)`: the future is built on the host.
+    SpawnWith,
+}
+
+/// Host turns and tasks spawned by the clockworker cases, every call
+/// (warm-up included): the source of the line printed after the group.
+static REMOTE_SPAWN_TURNS: Mutex<Option<HashMap<String, (u64, u64)>>> = Mutex::new(None);
+
+/// A clockworker executor on a thread of its own, run as users will run it:
+/// `executor.run()` inside a Tokio current-thread runtime and a `LocalSet`,
+/// until a spawner shuts it down.
+fn remote_spawn_clockworker(iters: u64, wait: Wait, how: RemoteSpawn) -> Duration {
+    let (spawner_tx, spawner_rx) = std::sync::mpsc::channel();
+    let host = thread::spawn(move || {
+        let rt = tokio_rt();
+        let local = tokio::task::LocalSet::new();
+        let executor = clockworker::ExecutorBuilder::new()
+            .with_queue(0u8, 1)
+            .build()
+            .expect("executor");
+        spawner_tx.send(executor.spawner()).expect("bench thread");
+        rt.block_on(local.run_until(executor.run()));
+        executor.stats()
+    });
+    let spawner = spawner_rx.recv().expect("host thread");
+    let elapsed = match how {
+        RemoteSpawn::Spawn => remote_spawn_batches(
+            iters,
+            wait,
+            |countdown| spawner.spawn(0, remote_task(countdown)).expect("queue"),
+            |result| result.expect("task failed"),
+        ),
+        RemoteSpawn::SpawnWith => remote_spawn_batches(
+            iters,
+            wait,
+            |countdown| {
+                spawner
+                    .spawn_with(0, move || remote_task(countdown))
+                    .expect("queue")
+            },
+            |result| result.expect("task failed"),
+        ),
+    };
+    spawner.shutdown(clockworker::Shutdown::Cancel);
+    let stats = host.join().expect("host thread");
+    assert_eq!(stats.completed, iters);
+    let mut totals = REMOTE_SPAWN_TURNS.lock().expect("totals");
+    let entry = totals
+        .get_or_insert_with(HashMap::new)
+        .entry(format!("{how:?}/{}", wait.name()))
+        .or_insert((0, 0));
+    entry.0 += stats.turns;
+    entry.1 += stats.spawned;
+    elapsed
+}
+
+fn bench_remote_spawn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("remote_spawn");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+    for wait in [Wait::Join, Wait::Detached] {
+        let tokio: [(&str, RemoteSpawnFn); 2] = [
+            ("tokio_handle_spawn", remote_spawn_tokio),
+            ("tokio_handle_spawn_no_io", remote_spawn_tokio_no_io),
+        ];
+        for (name, run) in tokio {
+            group.bench_function(BenchmarkId::new(name, wait.name()), |b| {
+                b.iter_custom(|iters| run(iters, wait))
+            });
+        }
+        for (name, how) in [
+            ("clockworker_spawner", RemoteSpawn::Spawn),
+            ("clockworker_spawner_spawn_with", RemoteSpawn::SpawnWith),
+        ] {
+            group.bench_function(BenchmarkId::new(name, wait.name()), |b| {
+                b.iter_custom(|iters| remote_spawn_clockworker(iters, wait, how))
+            });
+        }
+    }
+    group.finish();
+    let totals: Vec<(String, (u64, u64))> = REMOTE_SPAWN_TURNS
+        .lock()
+        .expect("totals")
+        .iter()
+        .flatten()
+        .map(|(case, &counts)| (case.clone(), counts))
+        .collect();
+    // Only after a measurement run of the clockworker cases (`cargo test
+    // --benches` runs each case once, with one task).
+    let measured: u64 = totals.iter().map(|(_, (_, spawned))| spawned).sum();
+    if measured < PAIRED_MIN_MEASURED {
+        return;
+    }
+    let mut totals = totals;
+    totals.sort();
+    for (case, (turns, spawned)) in totals {
+        println!(
+            "remote_spawn: clockworker {case}: {:.1} host turns per batch of {BATCH} \
+             ({turns} turns, {spawned} tasks, all calls incl. warm-up)",
+            turns as f64 * BATCH as f64 / spawned as f64,
+        );
+    }
+    for wait in [Wait::Join, Wait::Detached] {
+        remote_spawn_paired(wait);
+    }
+}
+
+/// Rounds and tasks per round of the paired measurement.
+const PAIRED_ROUNDS: usize = 15;
+const PAIRED_TASKS: u64 = 256 * BATCH;
+/// Tasks the clockworker cases must have run for the paired measurement to
+/// follow the group (a measurement run does millions).
+const PAIRED_MIN_MEASURED: u64 = 1_000_000;
+
+/// The ratios again, from rounds that alternate between the cases: on a
+/// shared machine the load moves between criterion's benchmarks, which run
+/// one after the other, and with it their ratio; here every case sees every
+/// phase of it. Prints each case's median time per task over the rounds, and
+/// clockworker's ratios to both Tokio cases.
+fn remote_spawn_paired(wait: Wait) {
+    type Case<'a> = (&'a str, &'a dyn Fn(u64, Wait) -> Duration);
+    let cases: [Case<'_>; 4] = [
+        ("tokio_handle_spawn", &remote_spawn_tokio),
+        ("tokio_handle_spawn_no_io", &remote_spawn_tokio_no_io),
+        ("clockworker_spawner", &|iters, wait| {
+            remote_spawn_clockworker(iters, wait, RemoteSpawn::Spawn)
+        }),
+        ("clockworker_spawner_spawn_with", &|iters, wait| {
+            remote_spawn_clockworker(iters, wait, RemoteSpawn::SpawnWith)
+        }),
+    ];
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+    for _ in 0..PAIRED_ROUNDS {
+        for ((_, run), samples) in cases.iter().zip(&mut samples) {
+            let elapsed = run(PAIRED_TASKS, wait);
+            samples.push(elapsed.as_nanos() as f64 / PAIRED_TASKS as f64);
+        }
+    }
+    let medians: Vec<f64> = samples
+        .iter_mut()
+        .map(|samples| {
+            samples.sort_by(f64::total_cmp);
+            samples[samples.len() / 2]
+        })
+        .collect();
+    let figures: Vec<String> = cases
+        .iter()
+        .zip(&medians)
+        .map(|((name, _), median)| format!("{name} {median:.0} ns"))
+        .collect();
+    println!(
+        "remote_spawn paired/{}: median per task over {PAIRED_ROUNDS} alternating rounds \
+         of {PAIRED_TASKS} tasks: {}",
+        wait.name(),
+        figures.join(", "),
+    );
+    for (name, median) in cases.iter().zip(&medians).skip(2).map(|((n, _), m)| (n, m)) {
+        println!(
+            "remote_spawn paired/{}: {name} / tokio_handle_spawn = {:.2}, \
+             / tokio_handle_spawn_no_io = {:.2}",
+            wait.name(),
+            median / medians[0],
+            median / medians[1],
+        );
+    }
+}
+
 criterion_group!(
     benches,
     bench_spawn_join,
     bench_poll,
     bench_remote_wake,
-    bench_queue_picking
+    bench_queue_picking,
+    bench_remote_spawn
 );
 criterion_main!(benches);

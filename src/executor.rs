@@ -667,7 +667,17 @@ impl Core {
     /// Whether the running task should yield: its slice is over, or a queue
     /// that should run first has work. Called by `yield_maybe`, during a poll.
     pub(crate) fn should_yield(&self) -> bool {
+        let in_poll = self
+            .clock
+            .nanos_between(self.poll_started.get(), self.clock.raw());
+        // Wakes and spawns taken in here are stamped with this reading, not
+        // the poll's start: a long poll that yields as soon as a task
+        // arrives must not make that task look as if it waited the whole
+        // poll. (The loop moves the clock on by the poll's length after it.)
+        let poll_start = self.now.get();
+        self.now.set(poll_start + in_poll);
         self.drain_wakes();
+        self.now.set(poll_start);
         let sched = self.sched.borrow();
         if sched.preempt {
             return true;
@@ -677,9 +687,6 @@ impl Core {
             // if any task is waiting for the thread.
             return sched.picker.runnable() > 0;
         }
-        let in_poll = self
-            .clock
-            .nanos_between(self.poll_started.get(), self.clock.raw());
         sched.picker.slice_expired(in_poll)
     }
 

@@ -382,3 +382,29 @@ fn stats_taken_during_a_turn_count_the_turn_so_far_as_busy() {
     assert_eq!(during.idle, MS);
     assert_eq!(during.uptime, MS + 300 * US);
 }
+
+/// A task spawned (through the spawner) while a long poll runs, and taken in
+/// by that poll's `yield_maybe`, waited from that moment, not from the
+/// poll's start: its queue delay is 0 here, where the poll yields at once.
+#[test]
+fn queue_delay_of_a_task_taken_in_by_yield_maybe_counts_from_then() {
+    let (executor, hand) = manual(1, |b| b.with_queue("urgent", 16));
+    let spawner = executor.spawner();
+    let h = hand.clone();
+    let urgent_ran = Rc::new(std::cell::Cell::new(false));
+    let ran = Rc::clone(&urgent_ran);
+    let spin = executor.queue("q").unwrap().spawn(async move {
+        h.advance(Duration::from_micros(100));
+        let urgent = spawner.spawn("urgent", async {}).unwrap();
+        h.advance(Duration::from_micros(50));
+        // Takes the spawn in and yields to it (it preempts this queue).
+        clockworker::yield_maybe().await;
+        ran.set(true);
+        urgent.await.unwrap();
+    });
+    block_on(executor.run_until(spin)).unwrap();
+    assert!(urgent_ran.get());
+    let delay = executor.queue_stats("urgent").unwrap().queue_delay;
+    assert_eq!(delay.count(), 1);
+    assert_eq!(delay.max(), Some(Duration::ZERO));
+}

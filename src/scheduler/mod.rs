@@ -134,7 +134,8 @@ pub struct TaskInfo {
     /// When the task was spawned.
     pub arrival: u64,
     /// When the task last became runnable, as of the executor's last clock
-    /// reading (a wake during a poll is stamped with that poll's start).
+    /// reading (a wake during a poll is stamped with that poll's start, or,
+    /// if a `yield_maybe` in the poll takes it in, with that moment).
     pub runnable_since: u64,
     /// CPU time the task's polls have taken so far.
     pub service: u64,

@@ -35,7 +35,7 @@ use std::future::Future;
 use std::panic::Location;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -489,21 +489,33 @@ impl Core {
             GroupChoice::Ungrouped => None,
             GroupChoice::Group(group) => Some(group),
         };
-        let mut meta = TaskMeta::new(&self.shared, queue, location);
-        meta.group = group.map(|group| {
-            let state = self.sched.borrow_mut().queues[queue].group(group);
-            state.live.fetch_add(1, Ordering::Relaxed);
-            state
-        });
         // Read now, not taken from the poll's start: a deadline counts from
         // the moment of the spawn.
         let arrival = self.now_nanos();
+        let mut meta = TaskMeta::new(&self.shared, queue, location);
+        meta.arrival = AtomicU64::new(arrival);
+        meta.runnable_since = AtomicU64::new(arrival);
         meta.deadline = options
             .deadline
             .map(|within| arrival.saturating_add(nanos(within)));
         meta.name = options.name;
+        {
+            let run_queue = &mut self.sched.borrow_mut().queues[queue];
+            run_queue.counters.spawned();
+            meta.group = group.map(|group| {
+                let state = run_queue.group(group);
+                state.live.fetch_add(1, Ordering::Relaxed);
+                state
+            });
+        }
+        // A task spawned here is reachable by no other thread until this
+        // returns its handle: its slot is set as it is created.
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        meta.slot = AtomicUsize::new(entry.key());
         let (runnable, task) = task::spawn(meta, future);
-        self.register(&runnable, arrival);
+        entry.insert(runnable.waker());
+        drop(tasks);
         self.accept(runnable);
         if !self.running.get() {
             // Spawned from outside a turn (e.g. by another task of the host):
@@ -513,22 +525,14 @@ impl Core {
         JoinHandle::new(task)
     }
 
-    /// Takes a new task in: gives it a slot in the live-task index (the
-    /// executor's drop reaches it through there), stamps its arrival, and
-    /// counts it.
-    fn register(&self, runnable: &Runnable, arrival: u64) {
+    /// Stamps the arrival of a task spawned through a `Spawner`, and counts it.
+    fn count_in(&self, runnable: &Runnable, arrival: u64) {
         let meta = runnable.metadata();
         meta.arrival.store(arrival, Ordering::Relaxed);
         meta.runnable_since.store(arrival, Ordering::Relaxed);
         self.sched.borrow_mut().queues[meta.queue]
             .counters
             .spawned();
-        let slot = self.tasks.borrow_mut().insert(runnable.waker());
-        // Pairs with `JoinHandle::abort`, which stores `aborted` and then
-        // loads `slot`: either the abort finds the slot (and wakes it), or
-        // `accept`, after this, finds the flag (and reaps the task).
-        meta.slot.store(slot, Ordering::SeqCst);
-        let _ = meta.aborted.load(Ordering::SeqCst);
     }
 
     /// Takes in a task spawned through a `Spawner` and queues it.
@@ -537,11 +541,12 @@ impl Core {
         self.accept(runnable);
     }
 
-    /// Registers a task spawned through a `Spawner`. Its queue may be one a
-    /// spawner added after this drain looked at the commands: the command
-    /// is visible now (it was queued before the key could be found), so
-    /// apply it. A queue still unknown cannot happen; the task would be
-    /// cancelled.
+    /// Takes in a task spawned through a `Spawner`: gives it a slot in the
+    /// live-task index (the executor's drop reaches it through there), stamps
+    /// its arrival, and counts it. Its queue may be one a spawner added after
+    /// this drain looked at the commands: the command is visible now (it was
+    /// queued before the key could be found), so apply it. A queue still
+    /// unknown cannot happen; the task would be cancelled.
     fn register_remote(&self, runnable: &Runnable) {
         let meta = runnable.metadata();
         if meta.queue >= self.queue_count() {
@@ -551,7 +556,14 @@ impl Core {
                 return;
             }
         }
-        self.register(runnable, self.now.get());
+        let slot = self.tasks.borrow_mut().insert(runnable.waker());
+        // Pairs with `JoinHandle::abort`, which stores `aborted` and then
+        // loads `slot`: either the abort finds the slot (and wakes it), or
+        // `accept`, after this, finds the flag (and reaps the task). The
+        // load here orders `accept`'s relaxed load after the store.
+        meta.slot.store(slot, Ordering::SeqCst);
+        let _ = meta.aborted.load(Ordering::SeqCst);
+        self.count_in(runnable, self.now.get());
     }
 
     /// Moves every pending wake into its queue. Aborted tasks are set aside to

@@ -45,9 +45,20 @@ fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
 }
 
+/// An executor whose slow-poll threshold no poll reaches: a slow poll's
+/// report is boxed (one allocation, by design), and on a loaded machine a
+/// descheduled thread makes a poll "slow".
+fn quiet_executor() -> std::rc::Rc<clockworker::Executor<i32>> {
+    ExecutorBuilder::new()
+        .with_queue(0, 1)
+        .on_slow_poll(std::time::Duration::from_secs(3600), |_| {})
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn polls_and_local_wakes_do_not_allocate() {
-    let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    let executor = quiet_executor();
     let queue = executor.queue(0).unwrap();
     let counted = std::rc::Rc::new(Cell::new(0u64));
     let counted2 = counted.clone();
@@ -69,7 +80,7 @@ fn polls_and_local_wakes_do_not_allocate() {
 
 #[test]
 fn a_spawn_allocates_once() {
-    let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    let executor = quiet_executor();
     let queue = executor.queue(0).unwrap();
     let spawn_batch = |n: usize| {
         let handles: Vec<_> = (0..n).map(|i| queue.spawn(async move { i })).collect();
@@ -98,7 +109,7 @@ fn a_spawn_allocates_once() {
 
 #[test]
 fn remote_wakes_do_not_allocate() {
-    let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    let executor = quiet_executor();
     let queue = executor.queue(0).unwrap();
     const TASKS: usize = 100;
     const ROUNDS: usize = 50;

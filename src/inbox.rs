@@ -43,12 +43,15 @@
 //! # Model checking
 //!
 //! The protocol here (the `notified` flag, the spill into `overflow` and the
-//! drain order, the abort requests) is checked by a loom model,
-//! `src/inbox/loom_model.rs`, that drives this very code: under `cfg(all(test, loom))`
+//! drain order, the abort requests, the spawn queue racing its close) is
+//! checked by a loom model, `src/inbox/loom_model.rs`, that drives this very
+//! code: under `cfg(all(test, loom))`
 //! the flag is loom's `AtomicBool` and the host waker loom's `AtomicWaker`,
 //! and concurrent-queue switches to loom's atomics by itself. That is why
 //! `Shared` is generic over what it carries (always a [`Runnable`] outside
-//! the model, which pushes plain values).
+//! the model, which pushes plain values and stand-in tasks). The model also
+//! checks, on stand-ins, the handshake between `JoinHandle::abort` and the
+//! executor's take-in of a remote spawn (`Core::register`).
 
 use std::sync::Arc;
 #[cfg(not(all(test, loom)))]

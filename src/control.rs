@@ -4,8 +4,8 @@
 //! on another thread, it waits in the executor's command queue and is
 //! applied at the executor's next drain (the next poll boundary, or the
 //! next turn if the executor is idle: queueing a command wakes it). Made
-//! through the [`Executor`](crate::Executor), it is queued the same way and
-//! applied at once, after any command queued before it, so that changes
+//! through the [`Executor`](crate::Executor), on its own thread, it is
+//! applied at once, after the commands already queued, so that changes
 //! apply in the order they were made whichever side made them.
 //!
 //! A change takes effect at the next pick of a queue: a new weight sets the

@@ -345,10 +345,8 @@ pub(crate) struct Core {
     reap_pending: Cell<bool>,
     /// Every live task's waker, so that dropping the executor reaches idle tasks.
     pub(crate) tasks: RefCell<Slab<Waker>>,
-    /// Where the executor is in its shutdown (see `shutdown`), and whether
-    /// it has begun (one `Cell` read per loop iteration).
+    /// Where the executor is in its shutdown (see `shutdown`).
     pub(crate) stop: Cell<Stop>,
-    pub(crate) stopping: Cell<bool>,
     /// The `run` futures waiting for the shutdown to be done.
     pub(crate) stop_waiters: RefCell<Vec<Waker>>,
     /// A turn is in progress on this thread (also while dropping).
@@ -420,7 +418,6 @@ impl Core {
             reap_pending: Cell::new(false),
             tasks: RefCell::new(Slab::new()),
             stop: Cell::new(Stop::Running),
-            stopping: Cell::new(false),
             stop_waiters: RefCell::new(Vec::new()),
             running: Cell::new(false),
             poll_started: Cell::new(0),
@@ -494,7 +491,6 @@ impl Core {
         let arrival = self.now_nanos();
         let mut meta = TaskMeta::new(&self.shared, queue, location);
         meta.arrival = AtomicU64::new(arrival);
-        meta.runnable_since = AtomicU64::new(arrival);
         meta.deadline = options
             .deadline
             .map(|within| arrival.saturating_add(nanos(within)));
@@ -525,16 +521,6 @@ impl Core {
         JoinHandle::new(task)
     }
 
-    /// Stamps the arrival of a task spawned through a `Spawner`, and counts it.
-    fn count_in(&self, runnable: &Runnable, arrival: u64) {
-        let meta = runnable.metadata();
-        meta.arrival.store(arrival, Ordering::Relaxed);
-        meta.runnable_since.store(arrival, Ordering::Relaxed);
-        self.sched.borrow_mut().queues[meta.queue]
-            .counters
-            .spawned();
-    }
-
     /// Takes in a task spawned through a `Spawner` and queues it.
     fn admit(&self, runnable: Runnable) {
         self.register_remote(&runnable);
@@ -563,7 +549,10 @@ impl Core {
         // load here orders `accept`'s relaxed load after the store.
         meta.slot.store(slot, Ordering::SeqCst);
         let _ = meta.aborted.load(Ordering::SeqCst);
-        self.count_in(runnable, self.now.get());
+        meta.arrival.store(self.now.get(), Ordering::Relaxed);
+        self.sched.borrow_mut().queues[meta.queue]
+            .counters
+            .spawned();
     }
 
     /// Moves every pending wake into its queue. Aborted tasks are set aside to

@@ -494,17 +494,16 @@ impl Picker {
             self.queues[queue].set_weight(weight);
             return;
         }
+        // Out of the load at the old weight, back in at the new one. (The
+        // `lag` that `leave_load` records is only read by `join`, after an
+        // idle spell: overwriting it here changes nothing.)
         let average = self.average() as i128;
-        let entity = &self.queues[queue];
-        let term = self.offset(entity.vruntime) * i128::from(entity.weight);
-        self.load -= entity.weight;
-        self.weighted_offset -= term;
-        let lag = average - entity.vruntime as i128;
-        let placed = average - lag * i128::from(old) / i128::from(new);
+        let lag = average - self.queues[queue].vruntime as i128;
+        self.leave_load(queue);
         self.queues[queue].set_weight(weight);
+        let placed = average - lag * i128::from(old) / i128::from(new);
         self.queues[queue].vruntime = placed.max(0) as u128;
-        self.load += new;
-        self.weighted_offset += self.offset(placed.max(0) as u128) * i128::from(new);
+        self.join_load(queue);
         self.renew_deadline(queue);
         if state == State::Waiting {
             // Its heap entries carry the old keys: take it out and put it

@@ -225,7 +225,7 @@ impl Core {
                 self.set_now_raw(last);
             }
             self.drain_wakes();
-            if self.stopping.get() && self.advance_shutdown() {
+            if self.stopping() && self.advance_shutdown() {
                 // Cancelling tasks is nobody's poll either.
                 last = clock.raw();
                 self.set_now_raw(last);

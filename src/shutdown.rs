@@ -91,7 +91,6 @@ impl Core {
             }
         };
         self.stop.set(next);
-        self.stopping.set(true);
         if !self.running.get() {
             self.shared.wake_host();
         }
@@ -113,13 +112,18 @@ impl Core {
         }
         if self.tasks.borrow().is_empty() && self.shared.is_empty() {
             self.stop.set(Stop::Done);
-            self.stopping.set(false);
             self.shared.set_stopped();
             let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
             waiters.into_iter().for_each(Waker::wake);
             acted = true;
         }
         acted
+    }
+
+    /// Whether a shutdown is under way (the loop moves it on).
+    #[inline]
+    pub(crate) fn stopping(&self) -> bool {
+        matches!(self.stop.get(), Stop::Draining(_) | Stop::Cancelling)
     }
 
     /// Whether a task spawned on the executor's thread is accepted now.

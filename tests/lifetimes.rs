@@ -6,7 +6,7 @@
 //! anything panics or hangs.
 
 mod common;
-use common::yield_n;
+use common::{drive, yield_n};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -98,34 +98,6 @@ fn is_cancelled<T: std::fmt::Debug>(result: &Result<T, JoinError>) -> bool {
     matches!(result, Err(JoinError::Cancelled))
 }
 
-/// Polls `future` on this thread until it completes, with a waker that
-/// records wakes. For tests where nothing outside this thread can wake the
-/// executor (no other threads, no timers): if the future returns `Pending`
-/// without having arranged a wake, it can never complete, and this panics
-/// instead of hanging.
-fn poll_to_completion<F: Future>(future: F) -> F::Output {
-    struct Flag(AtomicBool);
-    impl std::task::Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-    let flag = Arc::new(Flag(AtomicBool::new(false)));
-    let waker = Waker::from(Arc::clone(&flag));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        flag.0.store(false, Ordering::SeqCst);
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        assert!(
-            flag.0.load(Ordering::SeqCst),
-            "stalled: the run future returned Pending with work left and no wake-up arranged"
-        );
-    }
-}
-
 /// The output of a handle that must have resolved already (awaited once,
 /// outside any executor).
 fn resolved<T>(handle: JoinHandle<T>) -> Result<T, JoinError> {
@@ -150,12 +122,12 @@ fn with_hang_guard(test: impl FnOnce() + Send + 'static) {
 
 /// Runs `executor` for a few turns, with nothing to wait for.
 fn run_briefly(executor: &Executor<Queue>) {
-    poll_to_completion(executor.run_until(yield_n(5)));
+    drive(executor.run_until(yield_n(5)));
 }
 
 /// Runs `executor` until `done()` holds (checked between task polls).
 fn run_until_true(executor: &Executor<Queue>, done: impl Fn() -> bool) {
-    poll_to_completion(executor.run_until(async {
+    drive(executor.run_until(async {
         while !done() {
             yield_n(1).await;
         }
@@ -242,8 +214,7 @@ fn abort_of_idle_task_awaited_by_another_task() {
                 (result, dropped.yes())
             }
         });
-        let (result, dropped_before_resolving) =
-            poll_to_completion(executor.run_until(aborter)).unwrap();
+        let (result, dropped_before_resolving) = drive(executor.run_until(aborter)).unwrap();
         assert!(is_cancelled(&result), "{result:?}");
         assert!(dropped_before_resolving, "handle resolved before the drop");
         assert_eq!(polls.get(), 1);
@@ -267,7 +238,7 @@ fn drop_of_aborted_future_wakes_a_sibling() {
         let waiter = b.spawn(counted(&started, async move { rx.await.is_err() }));
         run_until_true(&executor, || started.get() == 2);
         holder.abort();
-        let sender_gone = poll_to_completion(executor.run_until(waiter)).unwrap();
+        let sender_gone = drive(executor.run_until(waiter)).unwrap();
         assert!(sender_gone);
         assert!(is_cancelled(&resolved(holder)));
     });
@@ -289,7 +260,7 @@ fn abort_of_idle_task_awaited_by_run_until() {
                 Idle { polls }.await;
             }
         });
-        let (result, dropped_before_resolving) = poll_to_completion(executor.run_until(async {
+        let (result, dropped_before_resolving) = drive(executor.run_until(async {
             while polls.get() == 0 {
                 yield_n(1).await;
             }
@@ -320,7 +291,7 @@ fn abort_of_never_polled_task() {
         });
         handle.abort();
         assert!(!dropped.yes());
-        let result = poll_to_completion(executor.run_until(handle));
+        let result = drive(executor.run_until(handle));
         assert!(is_cancelled(&result), "{result:?}");
         assert!(dropped.yes());
         assert!(!polled.get(), "a task aborted before its first poll ran");
@@ -357,7 +328,7 @@ fn abort_of_task_waiting_in_its_queue() {
                 victim.abort();
             }
         });
-        poll_to_completion(executor.run_until(async {
+        drive(executor.run_until(async {
             aborter.await.unwrap();
             yield_n(3).await;
         }));
@@ -411,7 +382,7 @@ fn abort_after_completion_keeps_the_output() {
         let (a, _) = queues(&executor);
         let (probe, output_dropped) = probe();
         let handle = a.spawn(async move { (42, probe) });
-        poll_to_completion(executor.run_until(async {
+        drive(executor.run_until(async {
             while !handle.is_finished() {
                 yield_n(1).await;
             }
@@ -501,7 +472,7 @@ fn dropped_handle_detaches_the_task() {
             }
         });
         drop(handle);
-        poll_to_completion(executor.run_until(async {
+        drive(executor.run_until(async {
             while !ran_to_end.get() {
                 yield_n(1).await;
             }
@@ -533,20 +504,20 @@ fn unfinished_tasks_survive_the_end_of_a_run() {
         let first = spawn_counter(&a);
         let second = spawn_counter(&b);
 
-        poll_to_completion(executor.run_until(yield_n(1)));
+        drive(executor.run_until(yield_n(1)));
         assert!(!first.is_finished() && !second.is_finished());
         let after_run_until = polls.get();
         assert!(after_run_until > 0);
 
         // A `run()` future dropped part way.
-        poll_to_completion(async {
+        drive(async {
             let run = std::pin::pin!(executor.run());
             let stop = std::pin::pin!(yield_n(2));
             futures::future::select(run, stop).await;
         });
         assert!(!first.is_finished() && !second.is_finished());
 
-        poll_to_completion(executor.run_until(async {
+        drive(executor.run_until(async {
             first.await.unwrap();
             second.await.unwrap();
         }));
@@ -997,7 +968,7 @@ fn burst_of_remote_wakes_while_the_executor_is_parked() {
                 rx.await.unwrap() + 1
             }));
         }
-        poll_to_completion(executor.run_until(async {
+        drive(executor.run_until(async {
             while waiting.get() < THREADS * PER_THREAD {
                 yield_n(1).await;
             }
@@ -1016,7 +987,7 @@ fn burst_of_remote_wakes_while_the_executor_is_parked() {
             thread.join().unwrap();
         }
         assert!(handles.iter().all(|handle| !handle.is_finished()));
-        let outputs = poll_to_completion(executor.run_until(async {
+        let outputs = drive(executor.run_until(async {
             let mut outputs = Vec::new();
             for handle in handles {
                 outputs.push(handle.await.unwrap());

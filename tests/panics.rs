@@ -4,7 +4,7 @@
 //! The panic hook still prints each panic to stderr; that noise is expected.
 
 mod common;
-use common::yield_n;
+use common::{drive, yield_n};
 use std::any::Any;
 use std::cell::Cell;
 use std::error::Error;
@@ -12,9 +12,8 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, panic_any};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use clockworker::{Executor, ExecutorBuilder, JoinError, JoinHandle, PanicError};
@@ -44,32 +43,6 @@ fn catching() -> Rc<Executor<Queue>> {
         .with_panic_on_task_panic(false)
         .build()
         .unwrap()
-}
-
-/// Polls `future` on this thread until it completes. For tests where nothing
-/// outside this thread can wake the executor: a `Pending` without a wake-up
-/// arranged can never complete, so this panics instead of hanging.
-fn poll_to_completion<F: Future>(future: F) -> F::Output {
-    struct Flag(AtomicBool);
-    impl Wake for Flag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-    let flag = Arc::new(Flag(AtomicBool::new(false)));
-    let waker = Waker::from(Arc::clone(&flag));
-    let mut cx = Context::from_waker(&waker);
-    let mut future = std::pin::pin!(future);
-    loop {
-        flag.0.store(false, Ordering::SeqCst);
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-        assert!(
-            flag.0.load(Ordering::SeqCst),
-            "stalled: the run future returned Pending with work left and no wake-up arranged"
-        );
-    }
 }
 
 /// Where a test running under [`on_thread_with_hang_guard`] is, and what it
@@ -257,7 +230,7 @@ fn executor_is_usable_after_a_propagated_panic() {
     // Everything else still runs, plus new work.
     tx.send(41).unwrap();
     let fresh = fg.spawn(async { "fresh" });
-    let (outputs, waited, fresh) = poll_to_completion(executor.run_until(async {
+    let (outputs, waited, fresh) = drive(executor.run_until(async {
         let mut outputs = Vec::new();
         for handle in counters {
             outputs.push(handle.await.unwrap());
@@ -327,7 +300,7 @@ fn panic_in_the_run_until_future_leaves_the_executor_usable() {
         }));
         let payload = caught.expect_err("the run_until future's panic was swallowed");
         assert_eq!(message_of(payload.as_ref()), Some("until failed"));
-        assert_eq!(poll_to_completion(executor.run_until(task)).unwrap(), 3);
+        assert_eq!(drive(executor.run_until(task)).unwrap(), 3);
     }
 }
 
@@ -345,7 +318,7 @@ fn caught_panic_is_reported_with_message_and_original_payload() {
         yield_n(1).await;
         panic!("kaboom");
     });
-    let panic = expect_panic(poll_to_completion(executor.run_until(handle)));
+    let panic = expect_panic(drive(executor.run_until(handle)));
     assert_eq!(panic.message(), "kaboom");
     assert_eq!(
         *panic.into_payload().downcast::<&'static str>().unwrap(),
@@ -355,7 +328,7 @@ fn caught_panic_is_reported_with_message_and_original_payload() {
     // `String` payload.
     let code = 7;
     let handle = fg.spawn(async move { panic!("kaboom {}", code) });
-    let panic = expect_panic(poll_to_completion(executor.run_until(handle)));
+    let panic = expect_panic(drive(executor.run_until(handle)));
     assert_eq!(panic.message(), "kaboom 7");
     assert_eq!(
         *panic.into_payload().downcast::<String>().unwrap(),
@@ -364,13 +337,13 @@ fn caught_panic_is_reported_with_message_and_original_payload() {
 
     // Any other payload: kept as is.
     let handle = fg.spawn(async { panic_any(42u32) });
-    let panic = expect_panic(poll_to_completion(executor.run_until(handle)));
+    let panic = expect_panic(drive(executor.run_until(handle)));
     assert!(!panic.message().is_empty());
     assert_eq!(*panic.into_payload().downcast::<u32>().unwrap(), 42);
 
     // The error as an error: Display, source, predicates.
     let handle = fg.spawn(async { panic!("kaboom") });
-    let error = poll_to_completion(executor.run_until(handle)).unwrap_err();
+    let error = drive(executor.run_until(handle)).unwrap_err();
     assert!(error.is_panic());
     assert!(!error.is_cancelled());
     assert_eq!(error.to_string(), "task panicked: kaboom");
@@ -416,7 +389,7 @@ fn caught_panics_leave_other_tasks_running() {
             }
         }));
     }
-    let results = poll_to_completion(executor.run_until(async {
+    let results = drive(executor.run_until(async {
         let mut results = Vec::new();
         for handle in handles {
             results.push(handle.await);
@@ -495,7 +468,7 @@ fn panic_in_drop_of_aborted_future_is_contained() {
             yield_n(20).await;
             1
         });
-        poll_to_completion(executor.run_until(async {
+        drive(executor.run_until(async {
             while !polled.get() {
                 yield_n(1).await;
             }
@@ -503,18 +476,14 @@ fn panic_in_drop_of_aborted_future_is_contained() {
         handle.abort();
 
         report.stage("running the executor after the abort");
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            poll_to_completion(executor.run_until(&mut other))
-        }));
+        let run = catch_unwind(AssertUnwindSafe(|| drive(executor.run_until(&mut other))));
         report.check(
             run.is_ok(),
             "the Drop panic escaped run_until in catch mode",
         );
         if run.is_err() {
             // Give the other task its chance anyway.
-            let run = catch_unwind(AssertUnwindSafe(|| {
-                poll_to_completion(executor.run_until(&mut other))
-            }));
+            let run = catch_unwind(AssertUnwindSafe(|| drive(executor.run_until(&mut other))));
             report.check(run.is_ok(), "run_until panicked again");
             if let Ok(result) = run {
                 report.check(matches!(result, Ok(1)), "the other task failed");
@@ -561,17 +530,13 @@ fn panic_in_drop_of_completed_future_is_contained() {
         });
 
         report.stage("running the executor");
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            poll_to_completion(executor.run_until(&mut other))
-        }));
+        let run = catch_unwind(AssertUnwindSafe(|| drive(executor.run_until(&mut other))));
         report.check(
             run.is_ok(),
             "the Drop panic escaped run_until in catch mode",
         );
         if run.is_err() {
-            let run = catch_unwind(AssertUnwindSafe(|| {
-                poll_to_completion(executor.run_until(&mut other))
-            }));
+            let run = catch_unwind(AssertUnwindSafe(|| drive(executor.run_until(&mut other))));
             report.check(run.is_ok(), "run_until panicked again");
         }
 
@@ -614,7 +579,7 @@ fn panic_in_drop_of_aborted_future_does_not_wedge_the_executor() {
             let _flag = flag;
             std::future::pending::<()>().await;
         });
-        poll_to_completion(executor.run_until(async {
+        drive(executor.run_until(async {
             while !started.get() {
                 yield_n(1).await;
             }
@@ -622,9 +587,7 @@ fn panic_in_drop_of_aborted_future_does_not_wedge_the_executor() {
         handle.abort();
 
         report.stage("running the executor after the abort");
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            poll_to_completion(executor.run_until(yield_n(3)))
-        }));
+        let run = catch_unwind(AssertUnwindSafe(|| drive(executor.run_until(yield_n(3)))));
         match run {
             Ok(()) => report.check(
                 false,

@@ -10,15 +10,12 @@
 //! deterministically.
 
 mod common;
-use common::yield_once;
+use common::{drive, try_drive, yield_once};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::pin::pin;
 use std::rc::Rc;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use clockworker::{
@@ -36,39 +33,6 @@ fn nanos(d: Duration) -> u64 {
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-/// Wake flag for [`drive`].
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Polls `future` like a single-threaded host would, and returns its output,
-/// or `None` if it returned `Pending` without waking itself (nor being woken):
-/// a host would then never poll it again.
-fn try_drive<F: Future>(future: F) -> Option<F::Output> {
-    let flag = Arc::new(Flag(AtomicBool::new(false)));
-    let waker = Waker::from(flag.clone());
-    let mut cx = Context::from_waker(&waker);
-    let mut future = pin!(future);
-    loop {
-        flag.0.store(false, Ordering::SeqCst);
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return Some(output);
-        }
-        if !flag.0.load(Ordering::SeqCst) {
-            return None;
-        }
-    }
-}
-
-/// [`try_drive`], failing the test on a stall.
-fn drive<F: Future>(future: F) -> F::Output {
-    try_drive(future).expect("the executor stalled: Pending with no wake-up arranged")
-}
 
 /// An executor with one queue, key 0, ordered by `scheduler`, on `clock`.
 fn one_queue(scheduler: impl Scheduler, clock: Clock) -> (Rc<Executor<i32>>, QueueHandle) {

@@ -2,7 +2,11 @@
 
 #![allow(dead_code)]
 
-use std::task::Poll;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Wake, Waker};
 
 /// Wakes the current task and returns `Pending` once: a plain yield, the
 /// same for every executor.
@@ -101,4 +105,38 @@ impl Drop for LedgerToken {
             .total
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// Wake flag for [`try_drive`].
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Polls `future` on this thread like a single-threaded host would, and
+/// returns its output, or `None` if it returned `Pending` without waking
+/// itself (nor being woken): a host would then never poll it again. For
+/// tests where nothing outside this thread can wake the executor.
+pub fn try_drive<F: Future>(future: F) -> Option<F::Output> {
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = Waker::from(flag.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        flag.0.store(false, Ordering::SeqCst);
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return Some(output);
+        }
+        if !flag.0.load(Ordering::SeqCst) {
+            return None;
+        }
+    }
+}
+
+/// [`try_drive`], failing the test on a stall instead of hanging.
+pub fn drive<F: Future>(future: F) -> F::Output {
+    try_drive(future).expect("the executor stalled: Pending with no wake-up arranged")
 }

@@ -1475,8 +1475,8 @@ fn main() {
          Cores: {}\n\
          Two-RT/OS: background runtime at nice 19; CPU work there spins on the thread's \
          CPU clock (elsewhere on Instant)\n\
-         Not measured: generator spawning straight onto the executor (needs a \
-         cross-thread spawner)\n",
+         Not measured: generator spawning straight onto the executor through a \
+         Spawner (its cost alone: cargo bench --bench overhead -- remote_spawn)\n",
         config.fg_count,
         config.rps,
         config.bg,

@@ -28,7 +28,7 @@ mod spawner;
 mod stats;
 mod task;
 mod watchdog;
-mod yield_maybe;
+mod yielding;
 
 pub use builder::{
     DEFAULT_DRIVER_YIELD, DEFAULT_MAX_POLLS_PER_YIELD, DEFAULT_MIN_SLICE, DEFAULT_SCHED_LATENCY,
@@ -53,4 +53,4 @@ pub use slow::SlowPoll;
 pub use spawner::Spawner;
 pub use stats::{ExecutorStats, QueueStats};
 pub use task::TaskId;
-pub use yield_maybe::{YieldMaybe, yield_maybe};
+pub use yielding::{YieldMaybe, YieldNow, yield_maybe, yield_now};

@@ -665,12 +665,18 @@ impl Core {
         }
     }
 
-    /// Whether the running task should yield: its slice is over, or a queue
+    /// Whether the running task should yield: the host is due (the turn has
+    /// held the thread for `driver_yield`), its slice is over, or a queue
     /// that should run first has work. Called by `yield_maybe`, during a poll.
     pub(crate) fn should_yield(&self) -> bool {
-        let in_poll = self
-            .clock
-            .nanos_between(self.poll_started.get(), self.clock.raw());
+        let raw = self.clock.raw();
+        // The host's reactor is the only way a socket's readiness reaches
+        // the executor: waiting for a task to be preempted would never end
+        // when only the host knows that a task should preempt it.
+        if self.clock.nanos_between(self.turn_started.get(), raw) >= nanos(self.config.driver_yield) {
+            return true;
+        }
+        let in_poll = self.clock.nanos_between(self.poll_started.get(), raw);
         // Wakes and spawns taken in here are stamped with this reading, not
         // the poll's start: a long poll that yields as soon as a task
         // arrives must not make that task look as if it waited the whole

@@ -11,6 +11,7 @@ mod error;
 mod executor;
 mod group;
 mod histogram;
+mod host;
 mod inbox;
 mod join;
 mod key;

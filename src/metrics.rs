@@ -18,7 +18,8 @@
 //! | `clockworker_slices_total`, `clockworker_preemptions_total` | counter | `queue` |
 //! | `clockworker_runnable_tasks` | gauge | `queue` |
 //! | `clockworker_queue_delay_seconds`, `clockworker_poll_duration_seconds` | histogram | `queue` |
-//! | `clockworker_turns_total`, `clockworker_driver_yields_total` | counter | |
+//! | `clockworker_turns_total`, `clockworker_driver_yields_total`, `clockworker_budget_yields_total` | counter | |
+//! | `clockworker_turn_duration_seconds` | histogram | |
 //! | `clockworker_wakes_total` | counter | `source` = `local` / `remote` |
 //! | `clockworker_busy_seconds_total`, `clockworker_idle_seconds_total` | gauge (seconds) | |
 //! | `clockworker_live_tasks` | gauge | |
@@ -37,6 +38,8 @@ pub(crate) struct Publisher {
     labels: Vec<Label>,
     /// Each queue's histograms as last published.
     published: Vec<(Histogram, Histogram)>,
+    /// The turn-duration histogram as last published.
+    turns: Histogram,
     /// Publish at the end of a turn when this much time has passed.
     pub(crate) interval: Option<u64>,
     /// Executor-clock nanoseconds of the last publication.
@@ -52,6 +55,7 @@ impl Publisher {
                 .map(|name| Label::new("queue", name))
                 .collect(),
             published,
+            turns: Histogram::default(),
             interval: interval.map(crate::executor::nanos),
             last: 0,
         }
@@ -67,6 +71,12 @@ impl Publisher {
     pub(crate) fn publish(&mut self, executor: &ExecutorStats, queues: &[QueueStats]) {
         counter!("clockworker_turns_total").absolute(executor.turns);
         counter!("clockworker_driver_yields_total").absolute(executor.driver_yields);
+        counter!("clockworker_budget_yields_total").absolute(executor.budget_yields);
+        let turns = histogram!("clockworker_turn_duration_seconds");
+        replay_new(&executor.turn_duration, &self.turns, |value, n| {
+            turns.record_many(value, n)
+        });
+        self.turns = executor.turn_duration.clone();
         counter!("clockworker_wakes_total", "source" => "local").absolute(executor.local_wakes);
         counter!("clockworker_wakes_total", "source" => "remote").absolute(executor.remote_wakes);
         gauge!("clockworker_busy_seconds_total").set(executor.busy.as_secs_f64());

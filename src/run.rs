@@ -13,9 +13,16 @@
 //!    by the task's own future as it returns (see `Core::poll_done`), which
 //!    also charges the task, its group and tells the queue's scheduler;
 //! 6. ends the turn, handing control back to the host, when no task is
-//!    runnable, or after `driver_yield` of polling or `max_polls_per_yield`
-//!    polls (then it wakes itself, so the host polls it again after its own
-//!    IO and timers).
+//!    runnable; when the turn has held the thread for `driver_yield` or made
+//!    `max_polls_per_yield` polls (then it asks the host to poll it again
+//!    after the host's own IO and timers, see `host::yield_to_host`); or when
+//!    the host's cooperative budget is spent (Tokio: the next host poll
+//!    brings a fresh one, see the `host` module).
+//!
+//! `yield_maybe` inside a task checks the same `driver_yield` deadline, so a
+//! task that loops with it gives the thread back to the host in time even
+//! when no other task is waiting: the host's reactor is how the executor
+//! learns that a socket became ready.
 //!
 //! Several run futures may poll one executor (say `run()` spawned on a
 //! `LocalSet` while `run_until` is awaited elsewhere); tasks are run by
@@ -34,6 +41,7 @@ use atomic_waker::AtomicWaker;
 use pin_project_lite::pin_project;
 
 use crate::executor::{Core, nanos};
+use crate::host;
 use crate::stats::bump;
 
 pin_project! {
@@ -189,10 +197,11 @@ impl Core {
         let start = self.clock.raw();
         self.turn_started.set(start);
         let (finished, last) = self.polls(cx, until_woken, poll_until, start);
-        bump(
-            &self.counters.busy_nanos,
-            self.clock.nanos_between(start, last),
-        );
+        let held = self.clock.nanos_between(start, last);
+        bump(&self.counters.busy_nanos, held);
+        if self.config.statistics {
+            self.counters.turn_duration.borrow_mut().record(held);
+        }
         #[cfg(feature = "metrics")]
         self.publish_metrics_if_due();
         finished
@@ -212,7 +221,6 @@ impl Core {
         let max_polls = self.config.max_polls_per_yield;
         let mut last = start;
         self.set_now_raw(last);
-        let mut polled_nanos = 0;
         let mut polls = 0;
         loop {
             if until_woken.load(Ordering::Relaxed) {
@@ -223,6 +231,13 @@ impl Core {
                 // The `run_until` future is nobody's poll: not charged.
                 last = clock.raw();
                 self.set_now_raw(last);
+                if host::budget_spent() {
+                    // It spent the host's grant: a task polled now would be
+                    // refused by every Tokio resource.
+                    bump(&self.counters.budget_yields, 1);
+                    cx.waker().wake_by_ref();
+                    return (false, last);
+                }
             }
             self.drain_wakes();
             if self.stopping() && self.advance_shutdown() {
@@ -275,9 +290,15 @@ impl Core {
             }
             self.report_slow_poll();
             polls += 1;
-            polled_nanos += elapsed;
-            if polls >= max_polls || polled_nanos >= driver_yield {
+            // Measured from the turn's start, not summed over polls: the
+            // host waits for the whole turn, scheduling work included.
+            if polls >= max_polls || clock.nanos_between(start, last) >= driver_yield {
                 bump(&self.counters.driver_yields, 1);
+                host::yield_to_host(cx);
+                return (false, last);
+            }
+            if host::budget_spent() {
+                bump(&self.counters.budget_yields, 1);
                 cx.waker().wake_by_ref();
                 return (false, last);
             }

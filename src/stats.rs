@@ -11,7 +11,7 @@
 //!
 //! [`ExecutorBuilder::with_statistics`]: crate::ExecutorBuilder::with_statistics
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::Duration;
 
@@ -37,6 +37,15 @@ pub struct ExecutorStats {
     /// `driver_yield` or `max_polls_per_yield`, handing the thread back to
     /// the host with tasks still runnable.
     pub driver_yields: u64,
+    /// Turns that ended because the host runtime's cooperative budget was
+    /// spent (Tokio, with the `tokio` feature): the next host poll brings a
+    /// fresh one. See the crate documentation on Tokio's budget.
+    pub budget_yields: u64,
+    /// How long each turn held the thread: how long the host runtime (its
+    /// IO, its timers, its other tasks) waited for the executor. A socket
+    /// that becomes ready during a turn is only seen after it, so this is
+    /// the wait that no queue delay shows. Kept when statistics are on.
+    pub turn_duration: Histogram,
     /// Task polls, in all queues.
     pub polls: u64,
     /// Tasks spawned.
@@ -159,6 +168,8 @@ impl QueueCounters {
 pub(crate) struct ExecutorCounters {
     pub(crate) turns: Cell<u64>,
     pub(crate) driver_yields: Cell<u64>,
+    pub(crate) budget_yields: Cell<u64>,
+    pub(crate) turn_duration: RefCell<Histogram>,
     pub(crate) local_wakes: Cell<u64>,
     pub(crate) remote_wakes: Cell<u64>,
     pub(crate) busy_nanos: Cell<u64>,
@@ -192,6 +203,8 @@ impl ExecutorCounters {
             idle: Duration::from_nanos(uptime - busy),
             turns: self.turns.get(),
             driver_yields: self.driver_yields.get(),
+            budget_yields: self.budget_yields.get(),
+            turn_duration: self.turn_duration.borrow().clone(),
             polls: 0,
             spawned: 0,
             completed: 0,
@@ -230,9 +243,10 @@ impl fmt::Display for ExecutorStats {
         )?;
         writeln!(
             f,
-            "turns   {}  driver yields {}  polls {}",
-            self.turns, self.driver_yields, self.polls,
+            "turns   {}  driver yields {}  budget yields {}  polls {}",
+            self.turns, self.driver_yields, self.budget_yields, self.polls,
         )?;
+        writeln!(f, "turn    {}", self.turn_duration)?;
         writeln!(
             f,
             "tasks   spawned {}  completed {}  cancelled {}  panicked {}  live {}  runnable {}",

@@ -310,6 +310,123 @@ fn control_returns_to_the_host_every_max_polls() {
     assert_eq!(host_polls, 11);
 }
 
+/// Polls `future` to completion with `futures::executor`, calling
+/// `between(host_poll)` before each host poll: the host's own work between
+/// turns, such as its reactor waking tasks. Returns the output and the
+/// manual clock's reading at each host poll.
+fn block_on_hosting<F: Future>(
+    future: F,
+    clock: &Clock,
+    mut between: impl FnMut(usize),
+) -> (F::Output, Vec<u64>) {
+    let mut future = pin!(future);
+    let mut host_polls = Vec::new();
+    let output = futures::executor::block_on(std::future::poll_fn(|cx| {
+        between(host_polls.len());
+        host_polls.push(clock.now_nanos());
+        future.as_mut().poll(cx)
+    }));
+    (output, host_polls)
+}
+
+#[test]
+fn yield_maybe_hands_the_thread_to_the_host_every_driver_yield() {
+    // One queue, one task: nothing inside the executor would ever preempt
+    // it, and its slice renews for as long as it is alone. Only the host
+    // knows that, say, a socket became ready; it must get the thread every
+    // `driver_yield`, or a foreground request waits for the whole loop.
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue(0, 1)
+        .with_sched_latency(Duration::from_secs(1))
+        .with_driver_yield(Duration::from_millis(1))
+        .with_clock(clock.clone())
+        .build()
+        .unwrap();
+    let queue = executor.queue(0).unwrap();
+    let task = queue.spawn(async move {
+        for _ in 0..200 {
+            hand.advance(100 * US);
+            yield_maybe().await;
+        }
+    });
+    let (output, host_polls) = block_on_hosting(executor.run_until(task), &clock, |_| {});
+    output.unwrap();
+    // 20 ms of work handed back every 1 ms (10 iterations): 20 turns, and
+    // the one that sees the task finish.
+    assert_eq!(host_polls.len(), 21);
+    let longest_wait = host_polls.windows(2).map(|w| w[1] - w[0]).max();
+    assert_eq!(longest_wait, Some(1_000_000));
+    assert_eq!(executor.stats().driver_yields, 20);
+    assert_eq!(executor.stats().turn_duration.max(), Some(Duration::from_millis(1)));
+}
+
+#[test]
+fn a_wake_from_the_host_preempts_the_background_at_the_next_host_turn() {
+    // The server's shape: background loops of 200 µs chunks with
+    // `yield_maybe` in a weight-1 queue, and a foreground task that the
+    // host's reactor wakes (from outside any turn, as epoll readiness does).
+    // The foreground must run in the first turn after the host saw the
+    // event, ahead of any further background chunk.
+    let (clock, hand) = Clock::manual();
+    let executor = ExecutorBuilder::new()
+        .with_queue("fg", 99)
+        .with_queue("bg", 1)
+        .with_driver_yield(Duration::from_micros(500))
+        .with_clock(clock.clone())
+        .build()
+        .unwrap();
+    let fg = executor.queue("fg").unwrap();
+    let bg = executor.queue("bg").unwrap();
+    let log = Log::default();
+    let ready = Rc::new(std::cell::Cell::new(false));
+    let reactor: Rc<RefCell<Option<std::task::Waker>>> = Rc::default();
+    for _ in 0..4 {
+        let (log, hand) = (log.clone(), hand.clone());
+        bg.spawn(async move {
+            loop {
+                log.borrow_mut().push("bg");
+                hand.advance(200 * US);
+                yield_maybe().await;
+            }
+        });
+    }
+    let request = fg.spawn({
+        let (log, ready, reactor) = (log.clone(), ready.clone(), reactor.clone());
+        async move {
+            std::future::poll_fn(|cx| {
+                if ready.get() {
+                    std::task::Poll::Ready(())
+                } else {
+                    *reactor.borrow_mut() = Some(cx.waker().clone());
+                    std::task::Poll::Pending
+                }
+            })
+            .await;
+            log.borrow_mut().push("fg");
+        }
+    });
+    let event_at = 4_300_000; // ns, in the middle of a background chunk
+    let mut seen_at = None;
+    let (output, host_polls) = block_on_hosting(executor.run_until(request), &clock, |_| {
+        if seen_at.is_none() && clock.now_nanos() >= event_at {
+            seen_at = Some(clock.now_nanos());
+            ready.set(true);
+            reactor.borrow_mut().take().unwrap().wake();
+        }
+    });
+    output.unwrap();
+    let seen_at = seen_at.expect("the host saw the event");
+    // The host saw it at its first poll after the event: at most one
+    // `driver_yield` plus one chunk later.
+    assert!(seen_at - event_at <= 700_000, "seen {} ns late", seen_at - event_at);
+    // And the foreground ran in that turn, before any more background.
+    let log = log.borrow();
+    let bg_before = log.iter().take_while(|&&l| l == "bg").count();
+    assert_eq!(log.get(bg_before), Some(&"fg"));
+    assert_eq!(bg_before as u64, seen_at / 200_000, "{host_polls:?}");
+}
+
 /// Wraps `future`, counting how many times it is polled.
 fn counting_polls<F: Future>(
     future: F,
@@ -328,6 +445,9 @@ fn yield_maybe_yields_only_when_the_slice_is_over() {
     let executor = ExecutorBuilder::new()
         .with_queue(0, 1)
         .with_sched_latency(Duration::from_millis(1))
+        // Out of the way: this test is about slices (the host's deadline
+        // has tests of its own below).
+        .with_driver_yield(Duration::from_secs(1))
         .with_clock(clock)
         .build()
         .unwrap();

@@ -158,3 +158,20 @@ impl From<UnknownQueue> for ConfigError {
         ConfigError::UnknownQueue(unknown)
     }
 }
+
+/// [`spawn`](crate::spawn) or [`QueueHandle::current`](crate::QueueHandle::current)
+/// was called outside a task of a clockworker executor: from the host
+/// runtime's own tasks, another thread, or an executor's `run_until`
+/// future, none of which belongs to a queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoCurrentTask;
+
+impl fmt::Display for NoCurrentTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "not inside a clockworker task: spawn through a `QueueHandle` or a `Spawner` instead",
+        )
+    }
+}
+
+impl Error for NoCurrentTask {}

@@ -33,7 +33,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::panic::Location;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::Waker;
@@ -83,11 +83,8 @@ impl<K: QueueKey> Executor<K> {
         clock: Clock,
         hooks: Hooks,
     ) -> Self {
-        let core = Core::new(queues, config, clock, hooks);
-        Executor {
-            core: Rc::new(core),
-            directory,
-        }
+        let core = Rc::new_cyclic(|this| Core::new(queues, config, clock, hooks, this.clone()));
+        Executor { core, directory }
     }
 
     /// The index of the queue named `key`, with every queued change applied
@@ -308,6 +305,13 @@ impl<K: QueueKey> fmt::Debug for Executor<K> {
     }
 }
 
+/// The queue and group of the task being polled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Polling {
+    pub(crate) queue: usize,
+    pub(crate) group: Option<u64>,
+}
+
 /// The scheduling state: the picker and the queues' run queues.
 pub(crate) struct Sched {
     pub(crate) picker: Picker,
@@ -361,8 +365,12 @@ pub(crate) struct Core {
     now: Cell<u64>,
     /// Raw reading that executor-clock nanoseconds count from.
     origin: u64,
-    /// Group of the task being polled, inherited by the tasks it spawns.
-    polling_group: Cell<Option<u64>>,
+    /// Queue and group of the task being polled: where `clockworker::spawn`
+    /// puts a task, and the group a spawned task inherits.
+    polling: Cell<Option<Polling>>,
+    /// The `Rc` this core lives in, for the queue handles made from inside
+    /// a task.
+    this: Weak<Core>,
     /// The payload of a task panic to re-raise from the run future.
     pub(crate) panic: Cell<Option<Box<dyn Any + Send>>>,
     /// Wakers of the run futures currently polling this executor; see `run`.
@@ -390,6 +398,7 @@ impl Core {
         config: Config,
         clock: Clock,
         hooks: Hooks,
+        this: Weak<Core>,
     ) -> Self {
         let weights: Vec<u32> = queues.iter().map(|(weight, _)| *weight).collect();
         let weights = &weights[..];
@@ -424,7 +433,8 @@ impl Core {
             poll_ended: Cell::new(None),
             now: Cell::new(0),
             origin,
-            polling_group: Cell::new(None),
+            polling: Cell::new(None),
+            this,
             panic: Cell::new(None),
             runners: RefCell::new(Slab::new()),
             counters: ExecutorCounters::default(),
@@ -482,7 +492,7 @@ impl Core {
             return JoinHandle::cancelled();
         }
         let group = match options.group {
-            GroupChoice::Inherit => self.polling_group.get(),
+            GroupChoice::Inherit => self.polling.get().and_then(|polling| polling.group),
             GroupChoice::Ungrouped => None,
             GroupChoice::Group(group) => Some(group),
         };
@@ -673,7 +683,8 @@ impl Core {
         // The host's reactor is the only way a socket's readiness reaches
         // the executor: waiting for a task to be preempted would never end
         // when only the host knows that a task should preempt it.
-        if self.clock.nanos_between(self.turn_started.get(), raw) >= nanos(self.config.driver_yield) {
+        if self.clock.nanos_between(self.turn_started.get(), raw) >= nanos(self.config.driver_yield)
+        {
             return true;
         }
         let in_poll = self.clock.nanos_between(self.poll_started.get(), raw);
@@ -860,10 +871,17 @@ impl Core {
         self.now.set(self.now.get() + elapsed);
     }
 
-    /// Notes the group of the task about to be polled, for inheritance.
+    /// Notes the queue and group of the task about to be polled (`None`
+    /// after the poll).
     #[inline]
-    pub(crate) fn set_polling_group(&self, group: Option<u64>) {
-        self.polling_group.set(group);
+    pub(crate) fn set_polling(&self, polling: Option<Polling>) {
+        self.polling.set(polling);
+    }
+
+    /// A handle to the queue of the task being polled, if a task is.
+    pub(crate) fn polling_queue(&self) -> Option<QueueHandle> {
+        let polling = self.polling.get()?;
+        Some(QueueHandle::new(self.this.clone(), polling.queue))
     }
 
     /// Hands a task that a scheduler dropped back to the executor, which

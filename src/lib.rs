@@ -36,7 +36,7 @@ pub use builder::{
     DEFAULT_SLOW_POLL, ExecutorBuilder,
 };
 pub use clock::{Clock, ManualClock};
-pub use error::{BuildError, ConfigError, UnknownQueue};
+pub use error::{BuildError, ConfigError, NoCurrentTask, UnknownQueue};
 pub use executor::Executor;
 pub use group::group_id;
 pub use histogram::{Bucket, Histogram};
@@ -44,7 +44,7 @@ pub use join::{JoinError, JoinHandle, PanicError};
 pub use key::QueueKey;
 #[cfg(feature = "tokio")]
 pub use pool::{Pool, PoolBuilder, PoolError};
-pub use queue::{QueueHandle, TaskBuilder};
+pub use queue::{QueueHandle, TaskBuilder, spawn};
 pub use run::RunUntil;
 pub use scheduler::{
     ArrivalFifo, Edf, GroupFair, LAS, ReadyTask, RunnableFifo, Scheduler, TaskInfo,

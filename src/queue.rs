@@ -9,6 +9,7 @@ use std::rc::Weak;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::NoCurrentTask;
 use crate::executor::Core;
 use crate::group::{GroupState, IdHasher, group_id};
 use crate::join::JoinHandle;
@@ -31,6 +32,28 @@ pub struct QueueHandle {
 impl QueueHandle {
     pub(crate) fn new(core: Weak<Core>, queue: usize) -> Self {
         QueueHandle { core, queue }
+    }
+
+    /// A handle to the queue of the task being polled: the queue a task
+    /// spawned from here with [`spawn`](crate::spawn) goes to. Fails
+    /// outside a clockworker task.
+    ///
+    /// ```
+    /// use clockworker::{ExecutorBuilder, QueueHandle};
+    ///
+    /// let executor = ExecutorBuilder::new().with_queue("main", 1).build().unwrap();
+    /// let queue = executor.queue("main").unwrap();
+    /// assert!(QueueHandle::current().is_err()); // not inside a task
+    /// let inner = futures::executor::block_on(executor.run_until(queue.spawn(async {
+    ///     let mine = QueueHandle::current().unwrap();
+    ///     mine.spawn(async { 6 * 7 }).await
+    /// })));
+    /// assert_eq!(inner.unwrap().unwrap(), 42);
+    /// ```
+    pub fn current() -> Result<QueueHandle, NoCurrentTask> {
+        Core::with_current(Core::polling_queue)
+            .flatten()
+            .ok_or(NoCurrentTask)
     }
 
     /// Spawns a task into this queue and returns the handle to await it.
@@ -83,6 +106,53 @@ impl QueueHandle {
             options: SpawnOptions::default(),
         }
     }
+}
+
+/// Spawns a task from inside a task, into the spawning task's queue and
+/// group: a connection's handler, a request's sub-requests, without passing
+/// a [`QueueHandle`] down. The same as
+/// `QueueHandle::current()?.spawn(future)`.
+///
+/// Fails with [`NoCurrentTask`] outside a clockworker task; the future is
+/// then dropped unpolled.
+///
+/// `tokio::spawn` and `tokio::task::spawn_local` called inside a task put
+/// their future on Tokio's scheduler, not on the executor's queues: it then
+/// competes with the executor as one more Tokio task, outside every weight.
+/// Libraries do this too (`axum::serve` spawns each connection with
+/// `tokio::spawn`): give them this function or a `QueueHandle` where they
+/// take a spawner, such as hyper's executor trait (feature `hyper`).
+///
+/// ```
+/// use clockworker::{ExecutorBuilder, JoinHandle};
+///
+/// let executor = ExecutorBuilder::new()
+///     .with_queue("requests", 8)
+///     .with_queue("compaction", 1)
+///     .build()
+///     .unwrap();
+/// let requests = executor.queue("requests").unwrap();
+/// let stats = futures::executor::block_on(executor.run_until(requests.spawn(async {
+///     let parts: Vec<JoinHandle<u32>> = (1..=3)
+///         .map(|part| clockworker::spawn(async move { part * 10 }).unwrap())
+///         .collect();
+///     let mut sum = 0;
+///     for part in parts {
+///         sum += part.await.unwrap();
+///     }
+///     sum
+/// })));
+/// assert_eq!(stats.unwrap(), 60);
+/// assert_eq!(executor.queue_stats("requests").unwrap().spawned, 4);
+/// assert!(clockworker::spawn(async {}).is_err()); // not inside a task
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> Result<JoinHandle<F::Output>, NoCurrentTask>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    Ok(QueueHandle::current()?.spawn(future))
 }
 
 /// Which group a new task joins.

@@ -40,7 +40,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use atomic_waker::AtomicWaker;
 use pin_project_lite::pin_project;
 
-use crate::executor::{Core, nanos};
+use crate::executor::{Core, Polling, nanos};
 use crate::host;
 use crate::stats::bump;
 
@@ -266,7 +266,10 @@ impl Core {
             if self.config.statistics {
                 self.set_poll_delay(meta);
             }
-            self.set_polling_group(meta.group.as_ref().map(|g| g.id));
+            self.set_polling(Some(Polling {
+                queue: meta.queue,
+                group: meta.group.as_ref().map(|g| g.id),
+            }));
             if let Some(watchdog) = &self.hooks.watchdog {
                 watchdog.enter(meta, last);
                 runnable.run();
@@ -274,7 +277,7 @@ impl Core {
             } else {
                 runnable.run();
             }
-            self.set_polling_group(None);
+            self.set_polling(None);
             // The task's future read the clock as it returned.
             let (now, elapsed) = self.take_poll_end().unwrap_or_else(|| {
                 let now = clock.raw();

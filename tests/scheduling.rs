@@ -358,7 +358,10 @@ fn yield_maybe_hands_the_thread_to_the_host_every_driver_yield() {
     let longest_wait = host_polls.windows(2).map(|w| w[1] - w[0]).max();
     assert_eq!(longest_wait, Some(1_000_000));
     assert_eq!(executor.stats().driver_yields, 20);
-    assert_eq!(executor.stats().turn_duration.max(), Some(Duration::from_millis(1)));
+    assert_eq!(
+        executor.stats().turn_duration.max(),
+        Some(Duration::from_millis(1))
+    );
 }
 
 #[test]
@@ -419,7 +422,11 @@ fn a_wake_from_the_host_preempts_the_background_at_the_next_host_turn() {
     let seen_at = seen_at.expect("the host saw the event");
     // The host saw it at its first poll after the event: at most one
     // `driver_yield` plus one chunk later.
-    assert!(seen_at - event_at <= 700_000, "seen {} ns late", seen_at - event_at);
+    assert!(
+        seen_at - event_at <= 700_000,
+        "seen {} ns late",
+        seen_at - event_at
+    );
     // And the foreground ran in that turn, before any more background.
     let log = log.borrow();
     let bg_before = log.iter().take_while(|&&l| l == "bg").count();

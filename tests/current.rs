@@ -1,0 +1,104 @@
+//! Spawning from inside a task without a handle: `clockworker::spawn` and
+//! `QueueHandle::current`.
+
+mod common;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use clockworker::{ExecutorBuilder, NoCurrentTask, QueueHandle, ReadyTask, Scheduler};
+
+/// FIFO that records the group of every task pushed to it.
+struct GroupRecorder {
+    tasks: std::collections::VecDeque<ReadyTask>,
+    groups: Rc<RefCell<Vec<Option<u64>>>>,
+}
+
+impl Scheduler for GroupRecorder {
+    fn push(&mut self, task: ReadyTask) {
+        self.groups.borrow_mut().push(task.group());
+        self.tasks.push_back(task);
+    }
+    fn pop(&mut self) -> Option<ReadyTask> {
+        self.tasks.pop_front()
+    }
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+}
+
+#[test]
+fn spawn_inside_a_task_goes_to_the_spawning_tasks_queue() {
+    let executor = ExecutorBuilder::new()
+        .with_queue("fg", 8)
+        .with_queue("bg", 1)
+        .build()
+        .unwrap();
+    let bg = executor.queue("bg").unwrap();
+    let done = common::drive(executor.run_until(bg.spawn(async {
+        let children: Vec<_> = (0..5)
+            .map(|i| clockworker::spawn(async move { i }).unwrap())
+            .collect();
+        let mut sum = 0;
+        for child in children {
+            sum += child.await.unwrap();
+        }
+        sum
+    })));
+    assert_eq!(done.unwrap(), 10);
+    assert_eq!(executor.queue_stats("bg").unwrap().spawned, 6);
+    assert_eq!(executor.queue_stats("fg").unwrap().spawned, 0);
+}
+
+#[test]
+fn spawn_inside_a_grouped_task_keeps_the_group() {
+    // A child inherits its parent's group, as with `QueueHandle::spawn`:
+    // the scheduler sees the same group on both.
+    let groups: Rc<RefCell<Vec<Option<u64>>>> = Rc::default();
+    let executor = ExecutorBuilder::new()
+        .with_queue_scheduler(
+            0,
+            1,
+            GroupRecorder {
+                tasks: Default::default(),
+                groups: groups.clone(),
+            },
+        )
+        .build()
+        .unwrap();
+    let queue = executor.queue(0).unwrap();
+    let parent = queue.group("tenant-7").spawn(async {
+        clockworker::spawn(async {}).unwrap().await.unwrap();
+    });
+    common::drive(executor.run_until(parent)).unwrap();
+    let groups = groups.borrow();
+    // The parent's spawn, the child's spawn, the parent's wake by the child.
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    assert_eq!(groups[0], Some(clockworker::group_id(&"tenant-7")));
+    assert!(groups.iter().all(|group| *group == groups[0]), "{groups:?}");
+}
+
+#[test]
+fn outside_a_task_there_is_no_current_queue() {
+    let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    // On the host, outside any turn.
+    assert_eq!(QueueHandle::current().unwrap_err(), NoCurrentTask);
+    assert!(clockworker::spawn(async {}).is_err());
+    // In the executor's own `run_until` future: in a turn, but in no queue.
+    let in_run_until = common::drive(executor.run_until(async {
+        (
+            QueueHandle::current().is_err(),
+            clockworker::spawn(async {}).is_err(),
+        )
+    }));
+    assert_eq!(in_run_until, (true, true));
+    // On another thread.
+    let elsewhere = std::thread::spawn(|| clockworker::spawn(async {}).is_err());
+    assert!(elsewhere.join().unwrap());
+    assert_eq!(executor.stats().spawned, 0);
+    assert!(
+        NoCurrentTask
+            .to_string()
+            .contains("not inside a clockworker task")
+    );
+}

@@ -161,10 +161,24 @@ mod metrics_feature {
                 "{got} vs {want}"
             );
         }
+        // Every turn, the longest being the 3 ms poll's: how long the host
+        // waited for the thread.
+        let turns = samples(&snapshot, "clockworker_turn_duration_seconds");
+        assert_eq!(
+            turns.len() as u64,
+            counter(&snapshot, "clockworker_turns_total")
+        );
+        let longest = turns.iter().copied().fold(0.0, f64::max);
+        assert!(
+            (0.003..=0.003 * 17.0 / 16.0).contains(&longest),
+            "{turns:?}"
+        );
+        assert_eq!(counter(&snapshot, "clockworker_budget_yields_total"), 0);
         // Published again with nothing new: the histograms get no samples.
         metrics::with_local_recorder(&recorder, || executor.publish_metrics());
         let snapshot = snapshotter.snapshot().into_vec();
         assert!(samples(&snapshot, "clockworker_poll_duration_seconds").is_empty());
+        assert!(samples(&snapshot, "clockworker_turn_duration_seconds").is_empty());
         assert_eq!(counter(&snapshot, "clockworker_polls_total"), 4);
     }
 

@@ -1,5 +1,5 @@
-//! Seed 002's latency benchmark: foreground latency with and without
-//! background load, Clockworker side by side with Tokio.
+//! The latency benchmark from clockworker 0.2's README: foreground latency
+//! with and without background load, Clockworker side by side with Tokio.
 //!
 //! ```sh
 //! cargo run --release --example priority
@@ -9,8 +9,9 @@
 //! # Setup
 //!
 //! A generator thread, pinned to its own core, sends foreground tasks over a
-//! channel at `--rps` per second with Poisson (exponential) gaps, busy-waiting
-//! the gaps for precision. Each foreground task does 1–3 segments of
+//! channel (in column 7, spawns them through the executor's spawner) at
+//! `--rps` per second with Poisson (exponential) gaps, busy-waiting the gaps
+//! for precision. Each foreground task does 1–3 segments of
 //! 100–500 µs of CPU (a busy spin) with a 100–500 µs sleep (the host's timer,
 //! `tokio::time::sleep`) between segments. `--bg` background tasks loop on
 //! the same kind of CPU work and sleep, enough to saturate the CPU. The
@@ -35,16 +36,19 @@
 //! 5. `Two-RT/OS`: two Tokio current-thread runtimes on two threads, both pinned
 //!    to the runtime core; the background one at nice 19.
 //! 6. `CW fg+bg LAS`: like 2, with the `LAS` scheduler in the foreground queue.
-//!
-//! Left out: the column in which the generator spawns foreground tasks
-//! straight onto the executor from its own thread. That needs a cross-thread
-//! spawner, which Clockworker does not have yet.
+//! 7. `CW fg+bg Spawner`: like 2, but with no receiver task: the generator
+//!    spawns each foreground task straight into queue `Fg` from its own
+//!    thread, through the executor's [`Spawner`](clockworker::Spawner)
+//!    (`spawn_with`, which builds the `!Send` task on the runtime thread).
+//!    Queue delay is measured the same way, from just before the spawn (the
+//!    send, in the other columns) to the task's first poll.
 //!
 //! # Output
 //!
-//! The seed's table (each figure's % against the baseline), the three goal
-//! ratios with PASS/MISS, a diagnostic (background CPU segments begun while a
-//! foreground arrival waited: inversions the scheduler could have avoided),
+//! The table of clockworker 0.2's README (each figure's % against the
+//! baseline), the three goal ratios with PASS/MISS for columns 2 and 7 each,
+//! a diagnostic (background CPU segments begun while a foreground arrival
+//! waited: inversions the scheduler could have avoided),
 //! an SVG of the latency CDFs under `target/priority/`, and with `--json` every
 //! figure as JSON on stdout. Before the table, for each Clockworker column, the
 //! executor's own statistics ([`ExecutorStats`](clockworker::ExecutorStats) and
@@ -58,14 +62,15 @@
 
 use std::cell::{Cell, RefCell};
 use std::error::Error;
+use std::future::Future;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, mpsc as std_mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use clockworker::{ExecutorBuilder, ExecutorStats, Histogram, LAS, QueueStats};
+use clockworker::{ExecutorBuilder, ExecutorStats, Histogram, LAS, QueueStats, Spawner};
 use core_affinity::CoreId;
 use futures::StreamExt;
 use futures::channel::{mpsc, oneshot};
@@ -80,8 +85,8 @@ use tokio::task::LocalSet;
 // ============================================================================
 
 const USAGE: &str = "\
-Seed 002's latency benchmark: foreground latency with and without background
-load, Clockworker side by side with Tokio.
+The latency benchmark from clockworker 0.2's README: foreground latency with and
+without background load, Clockworker side by side with Tokio.
 
 USAGE: cargo run --release --example priority -- [OPTIONS]
 
@@ -92,7 +97,7 @@ OPTIONS:
   --runs N                repeat all columns N times; report medians [default: 1]
   --json                  print all figures as JSON on stdout (the table goes to stderr)
   --seed N                workload seed [default: 2]
-  --only LIST             run only these columns, by number (1-6), comma-separated
+  --only LIST             run only these columns, by number (1-7), comma-separated
   --no-stats              leave out the Clockworker columns' executor and queue statistics
 Clockworker tunables, for experiments (default: the executor's defaults):
   --driver-yield-us N     ExecutorBuilder::with_driver_yield
@@ -193,7 +198,7 @@ fn parse_args() -> Result<Config, String> {
                         Column::ALL
                             .get(n.wrapping_sub(1))
                             .copied()
-                            .ok_or_else(|| format!("--only: no column {n} (1-6)"))
+                            .ok_or_else(|| format!("--only: no column {n} (1-7)"))
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -229,16 +234,18 @@ enum Column {
     TokioFgBg,
     TwoRtOs,
     CwFgBgLas,
+    CwFgBgSpawner,
 }
 
 impl Column {
-    const ALL: [Column; 6] = [
+    const ALL: [Column; 7] = [
         Column::TokioFgOnly,
         Column::CwFgBg,
         Column::CwFgOnly,
         Column::TokioFgBg,
         Column::TwoRtOs,
         Column::CwFgBgLas,
+        Column::CwFgBgSpawner,
     ];
 
     fn name(self) -> &'static str {
@@ -249,6 +256,7 @@ impl Column {
             Column::TokioFgBg => "Tokio fg+bg",
             Column::TwoRtOs => "Two-RT/OS",
             Column::CwFgBgLas => "CW fg+bg LAS",
+            Column::CwFgBgSpawner => "CW fg+bg Spawner",
         }
     }
 
@@ -452,14 +460,42 @@ struct Generated {
     max_lateness: Duration,
 }
 
+/// How the generator hands its arrivals to the runtime thread.
+enum Submit {
+    /// Columns 1-6: over a channel, to a receiver loop that spawns them.
+    Channel(mpsc::UnboundedSender<Arrival>),
+    /// Column 7: straight into the foreground queue, through the executor's
+    /// spawner, which the runtime thread sends once it has built the executor.
+    Spawner(std_mpsc::Receiver<Spawner<Queue>>),
+}
+
+thread_local! {
+    /// Column 7: the probe of the run on this (runtime) thread, for the
+    /// foreground tasks that the generator's spawns build here.
+    static PROBE: RefCell<Option<Rc<Probe>>> = const { RefCell::new(None) };
+}
+
+/// Column 7's foreground task, built on the runtime thread.
+fn spawned_foreground(arrival: Arrival) -> impl Future<Output = ()> {
+    let probe = PROBE.with_borrow(|probe| probe.clone().expect("probe installed"));
+    foreground(arrival, probe, SpinClock::Wall)
+}
+
 /// Sends the workload's arrivals at their times; busy-waits the gaps.
 fn generate(
     shared: Arc<Shared>,
-    tx: mpsc::UnboundedSender<Arrival>,
+    submit: Submit,
     start: Arc<Barrier>,
     core: Option<CoreId>,
 ) -> Generated {
     pin(core);
+    let spawner = match &submit {
+        Submit::Channel(_) => None,
+        Submit::Spawner(rx) => Some(rx.recv().expect("the runtime thread sends the spawner")),
+    };
+    // Column 7's join handles, kept to the end so that no detach runs between
+    // arrivals.
+    let mut handles = Vec::new();
     start.wait();
     let t0 = Instant::now();
     let bg0 = shared.bg_iterations.load(Ordering::Relaxed);
@@ -474,10 +510,18 @@ fn generate(
         shared.sent.fetch_add(1, Ordering::Relaxed);
         let submitted = Instant::now();
         max_lateness = max_lateness.max(submitted - due);
-        if tx.unbounded_send(Arrival { job, submitted }).is_err() {
-            break;
+        let arrival = Arrival { job, submitted };
+        if let Some(spawner) = &spawner {
+            let spawned =
+                spawner.spawn_with(Queue::Foreground, move || spawned_foreground(arrival));
+            handles.push(spawned.expect("foreground queue"));
+        } else if let Submit::Channel(tx) = &submit {
+            if tx.unbounded_send(arrival).is_err() {
+                break;
+            }
         }
     }
+    drop(handles);
     Generated {
         t0,
         bg0,
@@ -498,6 +542,9 @@ struct Probe {
     samples: RefCell<Vec<Sample>>,
     /// When the last foreground task finished, and the background count then.
     end: Cell<Option<(Instant, u64)>>,
+    /// Notified when the last foreground task finishes (column 7 waits for it:
+    /// it has no receiver task that awaits them all).
+    finished: tokio::sync::Notify,
 }
 
 impl Probe {
@@ -507,6 +554,7 @@ impl Probe {
             shared,
             samples: RefCell::new(Vec::with_capacity(capacity)),
             end: Cell::new(None),
+            finished: tokio::sync::Notify::new(),
         })
     }
 
@@ -519,6 +567,7 @@ impl Probe {
         if done == self.shared.jobs.len() {
             let bg = self.shared.bg_iterations.load(Ordering::Relaxed);
             self.end.set(Some((finished, bg)));
+            self.finished.notify_one();
         }
     }
 }
@@ -607,13 +656,23 @@ enum Queue {
     Background,
 }
 
-/// Columns 2, 3 and 6: Clockworker on a Tokio current-thread runtime, driven by
-/// `rt.block_on(executor.run_until(..))`. The receiver is a task of the
-/// foreground queue and spawns each arrival into that queue. Returns the
-/// executor's statistics as the last foreground task finished.
+/// How arrivals reach a Clockworker column's foreground queue.
+enum Intake {
+    /// Columns 2, 3 and 6: a receiver task of the foreground queue spawns
+    /// each arrival into that queue.
+    Receiver(mpsc::UnboundedReceiver<Arrival>),
+    /// Column 7: the generator spawns them itself, through the executor's
+    /// spawner, sent to it here.
+    Spawner(std_mpsc::Sender<Spawner<Queue>>),
+}
+
+/// Columns 2, 3, 6 and 7: Clockworker on a Tokio current-thread runtime,
+/// driven by `rt.block_on(executor.run_until(..))`, arrivals taken in as
+/// `intake` says. Returns the executor's statistics as the last foreground
+/// task finished.
 fn run_clockworker(
     probe: &Rc<Probe>,
-    mut rx: mpsc::UnboundedReceiver<Arrival>,
+    intake: Intake,
     background_tasks: usize,
     las: bool,
     config: &Config,
@@ -632,6 +691,11 @@ fn run_clockworker(
     let executor = builder.build().expect("executor");
     let fg = executor.queue(Queue::Foreground).expect("foreground queue");
     let bg = executor.queue(Queue::Background).expect("background queue");
+    if let Intake::Spawner(out) = &intake {
+        PROBE.set(Some(Rc::clone(probe)));
+        out.send(executor.spawner())
+            .expect("generator thread alive");
+    }
     start.wait();
     rt.block_on(executor.run_until(async {
         for i in 0..background_tasks {
@@ -642,6 +706,10 @@ fn run_clockworker(
                 SpinClock::Wall,
             ));
         }
+        let mut rx = match intake {
+            Intake::Receiver(rx) => rx,
+            Intake::Spawner(_) => return probe.finished.notified().await,
+        };
         let spawner = fg.clone();
         let probe = Rc::clone(probe);
         let receiver = fg.spawn(async move {
@@ -656,6 +724,7 @@ fn run_clockworker(
         });
         receiver.await.expect("receiver task");
     }));
+    PROBE.set(None);
     probe.shared.shutdown.store(true, Ordering::Relaxed);
     // Before the drop, which would count the background tasks as cancelled.
     let stats = CwStats {
@@ -768,6 +837,12 @@ fn run_column(
         inversions: AtomicU64::new(0),
     });
     let (tx, rx) = mpsc::unbounded();
+    let (spawner_tx, spawner_rx) = std_mpsc::channel();
+    let submit = if column == Column::CwFgBgSpawner {
+        Submit::Spawner(spawner_rx)
+    } else {
+        Submit::Channel(tx)
+    };
     let start = Arc::new(Barrier::new(2));
     let (busy0, wall0) = (core_busy(cores.runtime), Instant::now());
 
@@ -775,7 +850,7 @@ fn run_column(
         let (shared, start) = (Arc::clone(&shared), Arc::clone(&start));
         thread::Builder::new()
             .name("generator".into())
-            .spawn(move || generate(shared, tx, start, cores.generator))
+            .spawn(move || generate(shared, submit, start, cores.generator))
             .expect("spawn generator thread")
     };
     let runtime = {
@@ -798,7 +873,13 @@ fn run_column(
                     }
                     Column::CwFgBg | Column::CwFgOnly | Column::CwFgBgLas => {
                         let las = column == Column::CwFgBgLas;
-                        let stats = run_clockworker(&probe, rx, bg, las, &config, &start);
+                        let intake = Intake::Receiver(rx);
+                        let stats = run_clockworker(&probe, intake, bg, las, &config, &start);
+                        (Duration::ZERO, Some(stats))
+                    }
+                    Column::CwFgBgSpawner => {
+                        let intake = Intake::Spawner(spawner_tx);
+                        let stats = run_clockworker(&probe, intake, bg, false, &config, &start);
                         (Duration::ZERO, Some(stats))
                     }
                     Column::TwoRtOs => (
@@ -1007,13 +1088,25 @@ struct ColumnResult {
 
 /// A goal of the benchmark: a ratio of two columns' figures.
 struct Goal {
-    name: &'static str,
+    /// The figure compared, its column and the column it is compared with.
+    metric: &'static str,
+    column: Column,
+    baseline: Column,
     ratio: Option<f64>,
     bound: f64,
     at_most: bool,
 }
 
 impl Goal {
+    fn name(&self) -> String {
+        format!(
+            "{}, {} / {}",
+            self.metric,
+            self.column.name(),
+            self.baseline.name()
+        )
+    }
+
     fn pass(&self) -> Option<bool> {
         self.ratio.map(|r| {
             if self.at_most {
@@ -1025,37 +1118,46 @@ impl Goal {
     }
 }
 
+/// The three goals, for each of the two Clockworker fg+bg columns with the
+/// default scheduler (2, and 7, its Spawner variant).
 fn goals(results: &[ColumnResult]) -> Vec<Goal> {
     let get = |c: Column| results.iter().find(|r| r.column == c).map(|r| r.median);
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
         _ => None,
     };
-    let (cw, base, tokio_bg) = (
-        get(Column::CwFgBg),
-        get(Column::TokioFgOnly),
-        get(Column::TokioFgBg),
-    );
-    vec![
-        Goal {
-            name: "p99 queue delay, CW fg+bg / Tokio fg only",
-            ratio: ratio(cw.map(|f| f.queue[2]), base.map(|f| f.queue[2])),
-            bound: 1.10,
-            at_most: true,
-        },
-        Goal {
-            name: "p50 queue delay, CW fg+bg / Tokio fg only",
-            ratio: ratio(cw.map(|f| f.queue[0]), base.map(|f| f.queue[0])),
-            bound: 1.6,
-            at_most: true,
-        },
-        Goal {
-            name: "BG throughput,   CW fg+bg / Tokio fg+bg  ",
-            ratio: ratio(cw.map(|f| f.bg_per_sec), tokio_bg.map(|f| f.bg_per_sec)),
-            bound: 0.95,
-            at_most: false,
-        },
-    ]
+    let (base, tokio_bg) = (get(Column::TokioFgOnly), get(Column::TokioFgBg));
+    let mut goals = Vec::new();
+    for column in [Column::CwFgBg, Column::CwFgBgSpawner] {
+        let cw = get(column);
+        goals.extend([
+            Goal {
+                metric: "p99 queue delay",
+                column,
+                baseline: Column::TokioFgOnly,
+                ratio: ratio(cw.map(|f| f.queue[2]), base.map(|f| f.queue[2])),
+                bound: 1.10,
+                at_most: true,
+            },
+            Goal {
+                metric: "p50 queue delay",
+                column,
+                baseline: Column::TokioFgOnly,
+                ratio: ratio(cw.map(|f| f.queue[0]), base.map(|f| f.queue[0])),
+                bound: 1.6,
+                at_most: true,
+            },
+            Goal {
+                metric: "BG throughput",
+                column,
+                baseline: Column::TokioFgBg,
+                ratio: ratio(cw.map(|f| f.bg_per_sec), tokio_bg.map(|f| f.bg_per_sec)),
+                bound: 0.95,
+                at_most: false,
+            },
+        ]);
+    }
+    goals
 }
 
 // ============================================================================
@@ -1131,8 +1233,11 @@ fn goals_text(goals: &[Goal]) -> String {
             _ => ("n/a".to_string(), "n/a (column not run)"),
         };
         out.push_str(&format!(
-            "  {}: {ratio:>6}  (goal {op} {:.2})  {verdict}\n",
-            goal.name, goal.bound
+            "  {:<16} {:<16} / {:<13}: {ratio:>6}  (goal {op} {:.2})  {verdict}\n",
+            format!("{},", goal.metric),
+            goal.column.name(),
+            goal.baseline.name(),
+            goal.bound
         ));
     }
     out
@@ -1146,7 +1251,7 @@ fn inversions_text(results: &[ColumnResult]) -> String {
     );
     for r in results.iter().filter(|r| r.column.has_background()) {
         out.push_str(&format!(
-            "  {:<14} {:>7.1}/s\n",
+            "  {:<16} {:>7.1}/s\n",
             r.column.name(),
             r.median.inversions_per_sec
         ));
@@ -1284,13 +1389,14 @@ impl Curve {
 fn draw_chart(results: &[ColumnResult], path: &PathBuf) -> Result<(), Box<dyn Error>> {
     use plotters::prelude::*;
 
-    const COLORS: [RGBColor; 6] = [
+    const COLORS: [RGBColor; 7] = [
         RGBColor(0, 0, 0),
         RGBColor(31, 119, 180),
         RGBColor(44, 160, 44),
         RGBColor(214, 39, 40),
         RGBColor(148, 103, 189),
         RGBColor(255, 127, 14),
+        RGBColor(23, 190, 207),
     ];
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -1298,7 +1404,7 @@ fn draw_chart(results: &[ColumnResult], path: &PathBuf) -> Result<(), Box<dyn Er
     let root = SVGBackend::new(path, (1400, 640)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(
-        "Foreground latency CDF (seed 002 workload)",
+        "Foreground latency CDF (the workload of clockworker 0.2's README)",
         ("sans-serif", 22),
     )?;
     let panels = root.split_evenly((1, 2));
@@ -1411,7 +1517,7 @@ fn to_json(
         .iter()
         .map(|g| {
             json!({
-                "name": g.name.trim(),
+                "name": g.name(),
                 "ratio": g.ratio,
                 "goal": format!("{} {}", if g.at_most { "<=" } else { ">=" }, g.bound),
                 "pass": g.pass(),
@@ -1468,15 +1574,15 @@ fn main() {
         }
     };
     say(&format!(
-        "Priority benchmark (seed 002): {} foreground tasks per column @ {} rps (Poisson), \
+        "Priority benchmark (clockworker 0.2's README): {} foreground tasks per column @ {} rps (Poisson), \
          {} background tasks, {} run(s)\n\
          Foreground: 1-3 x [100-500us CPU], 100-500us tokio::time::sleep between; \
          background: loop of 100-500us CPU + 100-500us sleep\n\
          Cores: {}\n\
          Two-RT/OS: background runtime at nice 19; CPU work there spins on the thread's \
          CPU clock (elsewhere on Instant)\n\
-         Not measured: generator spawning straight onto the executor through a \
-         Spawner (its cost alone: cargo bench --bench overhead -- remote_spawn)\n",
+         CW fg+bg Spawner: the generator spawns each foreground task through the \
+         executor's Spawner (no channel, no receiver task)\n",
         config.fg_count,
         config.rps,
         config.bg,

@@ -1,5 +1,5 @@
-//! Seed 003's "dedicated executor" pattern, done with Clockworker: a Tokio
-//! multi-thread application sends CPU-heavy jobs *and* health checks to one
+//! The "dedicated executor" pattern of InfluxData's article on CPU-bound
+//! tasks in Tokio, done with Clockworker: a Tokio multi-thread application sends CPU-heavy jobs *and* health checks to one
 //! dedicated thread, and the health checks stay fast anyway.
 //!
 //! ```sh
@@ -10,7 +10,8 @@
 //!
 //! InfluxDB IOx runs its CPU-heavy query work on a separate Tokio runtime, on
 //! threads of its own, so that it cannot delay the `/health` checks that
-//! Kubernetes uses to decide whether to kill the process (seed 003). That
+//! Kubernetes uses to decide whether to kill the process (InfluxData's
+//! article "Using Rustlang's Async Tokio Runtime for CPU-Bound Tasks"). That
 //! works, but whatever lands on the dedicated runtime is served first come,
 //! first served: anything latency-sensitive that has to run *there* (a
 //! health check of the query engine itself, a cancellation, a small
@@ -28,7 +29,7 @@
 //!
 //! Three dedicated threads in turn, the same workload on each:
 //!
-//! 1. `Tokio current_thread`: seed 003's pattern, a plain Tokio runtime on
+//! 1. `Tokio current_thread`: the article's pattern, a plain Tokio runtime on
 //!    the dedicated thread, tasks sent with `Handle::spawn`.
 //! 2. `Clockworker, 1 queue`: a Clockworker executor with a single queue:
 //!    health checks queue up behind the CPU jobs.
@@ -36,7 +37,7 @@
 //!
 //! Eight Tokio tasks of the application keep eight CPU jobs in flight on the
 //! dedicated thread (each job: 100 chunks of hashing, 256 KiB each, about
-//! 0.1 ms of CPU per chunk on our VM, with `yield_maybe().await` between
+//! 0.1 ms of CPU per chunk on a 2-core VM, with `yield_maybe().await` between
 //! chunks), so the thread is saturated. Four other Tokio tasks each send 50 health checks,
 //! one every 20 ms, and measure each one's latency: from just before the
 //! spawn to the moment the result is back in the application (the spawn,
@@ -152,7 +153,7 @@ fn start_clockworker(
     (spawner, thread)
 }
 
-/// Seed 003's pattern, as the first baseline: a plain Tokio current-thread
+/// The article's pattern, as the first baseline: a plain Tokio current-thread
 /// runtime on a dedicated thread, tasks sent with `Handle::spawn`. One run
 /// queue, first come first served.
 fn start_tokio() -> (

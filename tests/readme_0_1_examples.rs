@@ -1,4 +1,4 @@
-//! The examples of the first README (seed 001), run as tests. Seed 001 ran
+//! The examples of clockworker 0.1's README, run as tests. That README ran
 //! the executor as a task of the host (`run()` spawned on a `LocalSet`) rather
 //! than with `run_until`. Its three-argument `with_queue(key, weight, LAS::new())`
 //! is `with_queue_scheduler` here; the two-argument `with_queue` of the later

@@ -11,6 +11,8 @@ mod error;
 mod executor;
 mod group;
 mod histogram;
+#[cfg(feature = "hyper")]
+pub mod hyper_rt;
 mod inbox;
 mod join;
 mod key;
@@ -39,6 +41,8 @@ pub use error::{BuildError, ConfigError, UnknownQueue};
 pub use executor::Executor;
 pub use group::group_id;
 pub use histogram::{Bucket, Histogram};
+#[cfg(feature = "hyper")]
+pub use hyper_rt::SpawnerExecutor;
 pub use join::{JoinError, JoinHandle, PanicError};
 pub use key::QueueKey;
 #[cfg(feature = "tokio")]

@@ -49,6 +49,10 @@ pub struct Probe {
     pub cpu_clock: Option<CpuClock>,
     /// Background chunks finished so far.
     pub bg_chunks: Arc<AtomicU64>,
+    /// The core the server thread is pinned to, if it is.
+    pub server_core: Option<usize>,
+    /// The server thread's id (Linux), for its context-switch counts.
+    pub server_tid: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +60,12 @@ struct Snapshot {
     at: Instant,
     cpu: Option<Duration>,
     bg_chunks: u64,
+    /// Busy time of the server's core, all processes.
+    core_busy: Option<Duration>,
+    /// Times the server thread was preempted.
+    preemptions: Option<u64>,
+    /// The generator thread's own CPU time.
+    generator_cpu: Option<Duration>,
 }
 
 impl Probe {
@@ -64,8 +74,67 @@ impl Probe {
             at: Instant::now(),
             cpu: self.cpu_clock.map(CpuClock::read),
             bg_chunks: self.bg_chunks.load(Ordering::Relaxed),
+            core_busy: self.server_core.and_then(core_busy),
+            preemptions: self.server_tid.and_then(preemptions),
+            generator_cpu: CpuClock::of_this_thread().map(CpuClock::read),
         }
     }
+}
+
+/// Busy time of `core` so far, all processes (and time stolen by a
+/// hypervisor), from /proc/stat, in clock ticks (10 ms, usually).
+#[cfg(target_os = "linux")]
+fn core_busy(core: usize) -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let label = format!("cpu{core}");
+    let line = stat
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(label.as_str()))?;
+    let fields: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| fields.get(i))
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then(|| Duration::from_secs_f64(busy as f64 / ticks as f64))
+}
+
+/// Involuntary context switches of thread `tid` of this process so far.
+#[cfg(target_os = "linux")]
+fn preemptions(tid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn core_busy(_core: usize) -> Option<Duration> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn preemptions(_tid: i32) -> Option<u64> {
+    None
+}
+
+/// The calling thread's id, where the OS has one readable in /proc.
+#[cfg(target_os = "linux")]
+pub fn thread_id() -> Option<i32> {
+    // SAFETY: gettid has no preconditions.
+    Some(unsafe { libc::gettid() })
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn thread_id() -> Option<i32> {
+    None
 }
 
 /// What one measurement saw over its window.
@@ -80,6 +149,18 @@ pub struct Outcome {
     pub server_cpu: Option<Duration>,
     /// Background chunks finished over the window.
     pub bg_chunks: u64,
+    /// CPU time that other threads and processes took on the server's core
+    /// over the window (to 10 ms or so).
+    pub others_on_server_core: Option<Duration>,
+    /// Times the server thread was preempted over the window.
+    pub server_preemptions: Option<u64>,
+    /// The generator thread's CPU time over the window: short of the window
+    /// when something else took its core, delaying its sends.
+    pub generator_cpu: Option<Duration>,
+    /// The longest the generator went between two looks at its sockets and
+    /// its schedule, in the window: its sends and its reading of responses
+    /// were late by up to that much.
+    pub generator_stall: Duration,
     /// Connections opened.
     pub connections: usize,
     /// Requests of the window whose response did not come within the drain
@@ -179,6 +260,7 @@ pub fn run(
         busy: Vec::new(),
         idle: Vec::new(),
         latencies: Vec::new(),
+        stall: Stall::default(),
     };
     let start = Instant::now();
     let window = (start + warmup, start + warmup + duration);
@@ -192,11 +274,24 @@ pub fn run(
     };
     let mut latencies = generator.latencies;
     latencies.sort_unstable();
+    let delta =
+        |a: Option<Duration>, b: Option<Duration>| a.zip(b).map(|(a, b)| b.saturating_sub(a));
+    let server_cpu = delta(first.cpu, last.cpu);
+    let core_busy = delta(first.core_busy, last.core_busy);
     Outcome {
         latencies,
         window: last.at - first.at,
-        server_cpu: first.cpu.zip(last.cpu).map(|(a, b)| b.saturating_sub(a)),
+        server_cpu,
         bg_chunks: last.bg_chunks - first.bg_chunks,
+        others_on_server_core: core_busy
+            .zip(server_cpu)
+            .map(|(core, server)| core.saturating_sub(server)),
+        server_preemptions: first
+            .preemptions
+            .zip(last.preemptions)
+            .map(|(a, b)| b.saturating_sub(a)),
+        generator_cpu: delta(first.generator_cpu, last.generator_cpu),
+        generator_stall: generator.stall.longest,
         connections: generator.conns.len(),
         lost,
     }
@@ -210,6 +305,26 @@ struct Generator {
     busy: Vec<usize>,
     idle: Vec<usize>,
     latencies: Vec<u64>,
+    stall: Stall,
+}
+
+/// The longest gap between two iterations of the generator's loop, in the
+/// window.
+#[derive(Default)]
+struct Stall {
+    last: Option<Instant>,
+    longest: Duration,
+}
+
+impl Stall {
+    fn tick(&mut self, now: Instant, (from, to): (Instant, Instant)) {
+        if let Some(last) = self.last {
+            if now >= from && last < to {
+                self.longest = self.longest.max(now - last);
+            }
+        }
+        self.last = Some(now);
+    }
 }
 
 /// The snapshots at both ends of the window, taken by whichever loop
@@ -296,6 +411,7 @@ impl Generator {
         let mut drain_until = None;
         loop {
             let now = Instant::now();
+            self.stall.tick(now, window);
             if ends.advance(now, window, probe) {
                 let limit = *drain_until.get_or_insert(now + DRAIN_LIMIT);
                 if (self.busy.is_empty() && waiting.is_empty()) || now >= limit {
@@ -336,6 +452,7 @@ impl Generator {
         let mut drain_until = None;
         loop {
             let now = Instant::now();
+            self.stall.tick(now, window);
             let over = ends.advance(now, window, probe);
             if over {
                 let limit = *drain_until.get_or_insert(now + DRAIN_LIMIT);

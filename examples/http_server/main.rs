@@ -50,9 +50,20 @@
 //! # Reading the output
 //!
 //! One table row per mode and column: achieved requests/s; p50, p90 and p99
-//! latency; the server thread's CPU busy share over the window (its CPU
-//! time, from `CLOCK_THREAD_CPUTIME_ID`, over wall time); background chunks
-//! per second and the share of the thread they stand for (chunks × 200 µs).
+//! latency; `busy`, the server thread's CPU busy share over the window (its
+//! CPU time, from `CLOCK_THREAD_CPUTIME_ID`, over wall time); background
+//! chunks per second and `bg CPU`, the share of the thread they stand for
+//! (chunks × 200 µs); `conns`, the connections the generator opened.
+//!
+//! Right of the bar, whether the machine was quiet (Linux): `others`, the
+//! share of the server's core that other threads and processes took (from
+//! /proc/stat, to about 10 ms); `preempt/s`, how often the server thread
+//! was preempted; `gen stall`, the longest the generator went without
+//! looking at its sockets (its sends and reads were late by that much,
+//! which adds to the latency of whichever column was running). The
+//! measurements where other processes took over 3 % of either core, or the
+//! generator stalled for over 1 ms, are listed under the table: their
+//! figures, p99 most, are skewed.
 //!
 //! Then the goals, for the background columns against column a in the same
 //! mode (PASS/MISS for column c, for information for column b):
@@ -68,6 +79,7 @@
 //! cores to spare: the generator spins its core throughout.
 
 mod loadgen;
+mod report;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -83,12 +95,12 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::LocalSet;
 
 use loadgen::{CpuClock, Load, Outcome, Probe};
+use report::{Figures, Row};
 
 /// CPU work per request.
 const REQUEST_CPU: Duration = Duration::from_micros(50);
@@ -382,7 +394,7 @@ fn start_server(column: Column, core: Option<CoreId>) -> Server {
                     .expect("bind 127.0.0.1:0");
                 let addr = listener.local_addr().expect("local address");
                 ready_tx
-                    .send((addr, CpuClock::of_this_thread()))
+                    .send((addr, CpuClock::of_this_thread(), loadgen::thread_id()))
                     .expect("main thread");
                 match column {
                     Column::TokioAlone | Column::TokioBackground => {
@@ -395,12 +407,14 @@ fn start_server(column: Column, core: Option<CoreId>) -> Server {
                 }
             })
             .expect("server thread");
-    let (addr, cpu_clock) = ready_rx.recv().expect("server start");
+    let (addr, cpu_clock, server_tid) = ready_rx.recv().expect("server start");
     Server {
         addr,
         probe: Probe {
             cpu_clock,
             bg_chunks,
+            server_core: core.map(|c| c.id),
+            server_tid,
         },
         stop,
         thread,
@@ -488,80 +502,6 @@ fn run_clockworker(
 // Measurements
 // ============================================================================
 
-/// One measurement's figures.
-#[derive(Debug, Clone, Copy, Default)]
-struct Figures {
-    rps: f64,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    /// The server thread's CPU time over wall time, 0–1.
-    busy: Option<f64>,
-    bg_chunks_per_sec: f64,
-    /// The share of the thread the background chunks stand for, 0–1.
-    bg_share: f64,
-    /// Connections the generator opened.
-    conns: f64,
-}
-
-impl Figures {
-    fn of(outcome: &Outcome) -> Figures {
-        let window = outcome.window.as_secs_f64();
-        let chunks_per_sec = outcome.bg_chunks as f64 / window;
-        Figures {
-            rps: outcome.latencies.len() as f64 / window,
-            p50: percentile(&outcome.latencies, 0.50),
-            p90: percentile(&outcome.latencies, 0.90),
-            p99: percentile(&outcome.latencies, 0.99),
-            busy: outcome.server_cpu.map(|cpu| cpu.as_secs_f64() / window),
-            bg_chunks_per_sec: chunks_per_sec,
-            bg_share: chunks_per_sec * CHUNK_CPU.as_secs_f64(),
-            conns: outcome.connections as f64,
-        }
-    }
-
-    fn median(all: &[Figures]) -> Figures {
-        let m = |f: fn(&Figures) -> f64| median(all.iter().map(f).collect());
-        Figures {
-            rps: m(|f| f.rps),
-            p50: m(|f| f.p50),
-            p90: m(|f| f.p90),
-            p99: m(|f| f.p99),
-            busy: all[0].busy.map(|_| m(|f| f.busy.unwrap_or(0.0))),
-            bg_chunks_per_sec: m(|f| f.bg_chunks_per_sec),
-            bg_share: m(|f| f.bg_share),
-            conns: m(|f| f.conns),
-        }
-    }
-
-    fn to_json(self) -> Value {
-        json!({
-            "rps": self.rps, "p50_ms": self.p50, "p90_ms": self.p90, "p99_ms": self.p99,
-            "server_busy": self.busy, "bg_chunks_per_sec": self.bg_chunks_per_sec,
-            "bg_share": self.bg_share, "connections": self.conns,
-        })
-    }
-}
-
-/// The `p` quantile of sorted nanoseconds, in milliseconds.
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[index] as f64 / 1e6
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
 /// Starts a server for `column`, runs `load` against it from the generator
 /// core, stops the server.
 fn measure(
@@ -612,192 +552,6 @@ fn calibrate(cores: Cores) -> (Vec<f64>, Option<Duration>) {
     };
     let rates = [0.2, 0.6].map(|share| (share / cost / 100.0).round() * 100.0);
     (rates.to_vec(), Some(Duration::from_secs_f64(cost)))
-}
-
-// ============================================================================
-// Report
-// ============================================================================
-
-struct Row {
-    mode: Mode,
-    column: Column,
-    runs: Vec<Figures>,
-    median: Figures,
-    stats: Option<CwStats>,
-}
-
-fn table(rows: &[Row]) -> String {
-    let mut out = format!(
-        "{:<16} {:<38} {:>8} {:>8} {:>8} {:>8} {:>6} {:>10} {:>7} {:>5}\n",
-        "mode",
-        "column",
-        "req/s",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "busy",
-        "bg chunk/s",
-        "bg CPU",
-        "conns"
-    );
-    for row in rows {
-        let f = row.median;
-        let busy = f
-            .busy
-            .map_or("n/a".to_string(), |b| format!("{:.0}%", 100.0 * b));
-        out += &format!(
-            "{:<16} {:<38} {:>8.0} {:>8.3} {:>8.3} {:>8.3} {:>6} {:>10.0} {:>6.0}% {:>5.0}\n",
-            row.mode.name(),
-            row.column.name(),
-            f.rps,
-            f.p50,
-            f.p90,
-            f.p99,
-            busy,
-            f.bg_chunks_per_sec,
-            100.0 * f.bg_share,
-            f.conns,
-        );
-    }
-    out
-}
-
-/// One goal line: a figure, its limit, and whether it is met.
-struct Goal {
-    mode: Mode,
-    column: Column,
-    what: &'static str,
-    value: f64,
-    limit: f64,
-    at_most: bool,
-}
-
-impl Goal {
-    fn pass(&self) -> bool {
-        if self.at_most {
-            self.value <= self.limit
-        } else {
-            self.value >= self.limit
-        }
-    }
-
-    fn to_json(&self) -> Value {
-        json!({
-            "mode": self.mode.name(), "column": self.column.name(), "goal": self.what,
-            "value": self.value, "limit": self.limit, "pass": self.pass(),
-        })
-    }
-}
-
-fn goals(rows: &[Row]) -> Vec<Goal> {
-    let mut goals = Vec::new();
-    for row in rows.iter().filter(|r| r.column.has_background()) {
-        let Some(base) = rows
-            .iter()
-            .find(|b| b.mode == row.mode && b.column == Column::TokioAlone)
-        else {
-            continue;
-        };
-        let (f, b) = (row.median, base.median);
-        let goal = |what, value, limit, at_most| Goal {
-            mode: row.mode,
-            column: row.column,
-            what,
-            value,
-            limit,
-            at_most,
-        };
-        goals.push(goal("p50 / baseline p50", f.p50 / b.p50, 1.15, true));
-        goals.push(goal("p99 / baseline p99", f.p99 / b.p99, 1.30, true));
-        if let (Mode::Open(_), Some(busy)) = (row.mode, b.busy) {
-            let left = (1.0 - busy).max(0.0);
-            goals.push(goal(
-                "background / CPU left",
-                f.bg_share / left,
-                0.90,
-                false,
-            ));
-        }
-    }
-    goals
-}
-
-fn goals_text(goals: &[Goal]) -> String {
-    let mut out = String::from(
-        "Against `a. Tokio, no background` in the same mode (PASS/MISS for column c; \
-         column b for comparison):\n",
-    );
-    for goal in goals {
-        let verdict = match (goal.column, goal.pass()) {
-            (Column::ClockworkerBackground, true) => "PASS",
-            (Column::ClockworkerBackground, false) => "MISS",
-            _ => "",
-        };
-        out += &format!(
-            "  {:<16} {:<38} {:<22} {:>6.2}  ({} {:.2})  {}\n",
-            goal.mode.name(),
-            goal.column.name(),
-            goal.what,
-            goal.value,
-            if goal.at_most { "≤" } else { "≥" },
-            goal.limit,
-            verdict,
-        );
-    }
-    out
-}
-
-fn stats_text(rows: &[Row]) -> String {
-    let mut out = String::new();
-    for row in rows {
-        let Some(stats) = &row.stats else { continue };
-        out += &format!(
-            "\n{} — {} (last run, warm-up included)\n",
-            row.column.name(),
-            row.mode.name()
-        );
-        out += &indent(&stats.executor.to_string(), "  ");
-        for (queue, queue_stats) in &stats.queues {
-            out += &format!("  queue {queue:?}\n");
-            out += &indent(&queue_stats.to_string(), "    ");
-        }
-    }
-    out
-}
-
-fn indent(text: &str, prefix: &str) -> String {
-    text.lines()
-        .map(|line| format!("{prefix}{line}\n"))
-        .collect()
-}
-
-fn to_json(config: &Config, cost: Option<Duration>, rows: &[Row], goals: &[Goal]) -> Value {
-    json!({
-        "config": {
-            "duration_s": config.duration.as_secs_f64(),
-            "warmup_s": config.warmup.as_secs_f64(),
-            "runs": config.runs,
-            "max_conns": config.max_conns,
-            "request_cpu_us": REQUEST_CPU.as_micros() as u64,
-            "chunk_cpu_us": CHUNK_CPU.as_micros() as u64,
-            "background_loops": BACKGROUND_LOOPS,
-        },
-        "calibrated_cpu_per_request_us": cost.map(|c| c.as_secs_f64() * 1e6),
-        "results": rows.iter().map(|row| json!({
-            "mode": row.mode.name(),
-            "column": row.column.name(),
-            "median": row.median.to_json(),
-            "runs": row.runs.iter().map(|f| f.to_json()).collect::<Vec<_>>(),
-            "executor": row.stats.as_ref().map(|s| json!({
-                "turns": s.executor.turns,
-                "driver_yields": s.executor.driver_yields,
-                "polls": s.executor.polls,
-                "busy_s": s.executor.busy.as_secs_f64(),
-                "uptime_s": s.executor.uptime.as_secs_f64(),
-            })),
-        })).collect::<Vec<_>>(),
-        "goals": goals.iter().map(Goal::to_json).collect::<Vec<_>>(),
-    })
 }
 
 // ============================================================================
@@ -866,28 +620,13 @@ fn main() {
         row.median = Figures::median(&row.runs);
     }
 
-    let goals = goals(&rows);
-    let mut report = format!(
-        "\nhyper HTTP/1.1, {} µs CPU per request; background: {BACKGROUND_LOOPS} loops of \
-         {} µs chunks; {} s windows, medians of {} run(s)\n\n",
-        REQUEST_CPU.as_micros(),
-        CHUNK_CPU.as_micros(),
-        config.duration.as_secs_f64(),
-        config.runs
-    );
-    report += &table(&rows);
-    report += "\n";
-    report += &goals_text(&goals);
-    if config.stats {
-        report += &stats_text(&rows);
-    }
+    let goals = report::goals(&rows);
+    let text = report::text(&config, &rows, &goals);
     if config.json {
-        eprint!("{report}");
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&config, cost, &rows, &goals)).unwrap()
-        );
+        eprint!("{text}");
+        let json = report::to_json(&config, cost, &rows, &goals);
+        println!("{}", serde_json::to_string_pretty(&json).unwrap());
     } else {
-        print!("{report}");
+        print!("{text}");
     }
 }

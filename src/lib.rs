@@ -12,6 +12,8 @@ mod executor;
 mod group;
 mod histogram;
 mod host;
+#[cfg(feature = "hyper")]
+pub mod hyper_rt;
 mod inbox;
 mod join;
 mod key;
@@ -40,6 +42,8 @@ pub use error::{BuildError, ConfigError, NoCurrentTask, UnknownQueue};
 pub use executor::Executor;
 pub use group::group_id;
 pub use histogram::{Bucket, Histogram};
+#[cfg(feature = "hyper")]
+pub use hyper_rt::SpawnerExecutor;
 pub use join::{JoinError, JoinHandle, PanicError};
 pub use key::QueueKey;
 #[cfg(feature = "tokio")]

@@ -16,7 +16,11 @@
 //!   (`with_statistics(false)`): the difference is what the per-poll
 //!   statistics (two histogram records and a few additions) cost.
 //!   `clockworker_watchdog` runs with a watchdog thread (1 s threshold): what
-//!   publishing every poll to the watchdog costs.
+//!   publishing every poll to the watchdog costs. `clockworker_host_yield`
+//!   has `driver_yield` zero, so every poll also hands the thread back to
+//!   Tokio and returns: the difference is the cost of one host yield (run
+//!   with `--features tokio` for the deferred yield that polls Tokio's IO
+//!   driver each time).
 //! - `remote_wake`: a task on the executor ping-pongs with a helper std thread
 //!   through two atomic cells and an `AtomicWaker`: per iteration the task
 //!   sends a ping and parks; the helper (spinning, so its side costs ~nothing)
@@ -246,6 +250,15 @@ fn poll_clockworker_no_stats(iters: u64) -> Duration {
     poll_clockworker_with(iters, |builder| builder.with_statistics(false))
 }
 
+/// The same with `driver_yield` zero: every poll ends the turn and hands
+/// the thread back to the host (Tokio) and comes back. The difference from
+/// `clockworker` is the cost of one host yield, what `driver_yield` trades
+/// against latency (with the `tokio` feature, the host polls its IO driver
+/// at every such yield).
+fn poll_clockworker_host_yield(iters: u64) -> Duration {
+    poll_clockworker_with(iters, |builder| builder.with_driver_yield(Duration::ZERO))
+}
+
 /// The same with a watchdog thread watching every poll.
 fn poll_clockworker_watchdog(iters: u64) -> Duration {
     poll_clockworker_with(iters, |builder| {
@@ -304,9 +317,10 @@ fn bench_poll(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(1));
-    let implementations: [(&str, PollFn); 6] = [
+    let implementations: [(&str, PollFn); 7] = [
         ("clockworker", poll_clockworker),
         ("clockworker_no_stats", poll_clockworker_no_stats),
+        ("clockworker_host_yield", poll_clockworker_host_yield),
         ("clockworker_watchdog", poll_clockworker_watchdog),
         ("tokio_localset", poll_tokio),
         ("async_executor", poll_async_executor),

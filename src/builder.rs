@@ -37,7 +37,7 @@ pub const DEFAULT_SCHED_LATENCY: Duration = Duration::from_millis(2);
 /// Default shortest timeslice.
 pub const DEFAULT_MIN_SLICE: Duration = Duration::from_micros(250);
 /// Default longest stretch of polling before control goes back to the host runtime.
-pub const DEFAULT_DRIVER_YIELD: Duration = Duration::from_micros(500);
+pub const DEFAULT_DRIVER_YIELD: Duration = Duration::from_micros(100);
 /// Default number of polls after which control goes back to the host runtime.
 pub const DEFAULT_MAX_POLLS_PER_YIELD: u32 = 61;
 /// Default slow-poll threshold: polls at least this long count as slow in

@@ -598,7 +598,7 @@ impl Core {
     /// Wakes the live task in `slot`, if any. An abort request names the
     /// slot of a task that may have ended since, and whose slot may now hold
     /// another task: that task gets a spurious wake, which futures tolerate.
-    fn wake_slot(&self, slot: usize) {
+    pub(crate) fn wake_slot(&self, slot: usize) {
         let waker = self.tasks.borrow().get(slot).cloned();
         if let Some(waker) = waker {
             waker.wake();

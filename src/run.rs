@@ -263,6 +263,7 @@ impl Core {
             };
             self.poll_started.set(last);
             let meta = runnable.metadata();
+            let slot = meta.slot.load(Ordering::Relaxed);
             if self.config.statistics {
                 self.set_poll_delay(meta);
             }
@@ -301,6 +302,12 @@ impl Core {
                 return (false, last);
             }
             if host::budget_spent() {
+                // The task was likely refused by a resource of the host
+                // because the budget ran out, not because it has nothing to
+                // do: runnable again at once (a no-op if it ended or is
+                // queued already; one spurious poll if it really had
+                // nothing to do). The next turn brings a fresh budget.
+                self.wake_slot(slot);
                 bump(&self.counters.budget_yields, 1);
                 cx.waker().wake_by_ref();
                 return (false, last);

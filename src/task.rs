@@ -42,7 +42,6 @@ use pin_project_lite::pin_project;
 
 use crate::executor::Core;
 use crate::group::{FairClock, GroupState};
-use crate::host;
 use crate::inbox::{self, Shared};
 use crate::join::{JoinError, PanicError, panic_message};
 
@@ -253,14 +252,6 @@ impl<F: Future> Future for TaskFuture<'_, F> {
         }));
         match outcome {
             Ok(Poll::Pending) => {
-                if host::budget_spent() {
-                    // Likely refused by a resource of the host because the
-                    // turn's budget ran out, not because it has nothing to
-                    // do: runnable again at once, and the turn ends after
-                    // this poll (see the `host` module). If it did have
-                    // nothing to do, this costs one spurious poll.
-                    cx.waker().wake_by_ref();
-                }
                 Core::with_current(|core| core.poll_done(this.meta, None));
                 Poll::Pending
             }

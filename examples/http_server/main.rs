@@ -108,7 +108,15 @@ use report::{Figures, Row};
 /// CPU work per request.
 const REQUEST_CPU: Duration = Duration::from_micros(50);
 /// CPU work per background chunk.
-const CHUNK_CPU: Duration = Duration::from_micros(200);
+/// CPU of one background chunk, between two yields: `--chunk`, 200 µs by
+/// default. A request that arrives during a chunk waits for its end, on
+/// every cooperative executor: half a chunk on average.
+static CHUNK_MICROS: AtomicU64 = AtomicU64::new(200);
+
+/// The background chunk's CPU (see [`CHUNK_MICROS`]).
+fn chunk_cpu() -> Duration {
+    Duration::from_micros(CHUNK_MICROS.load(Ordering::Relaxed))
+}
 /// Background loops in the background columns.
 const BACKGROUND_LOOPS: usize = 4;
 /// The response body.
@@ -131,6 +139,9 @@ OPTIONS:
   --only LIST       columns to run, by letter (a-d) or number (1-4)
   --json            print all figures as JSON on stdout (the table goes to stderr)
   --no-stats        leave out the Clockworker columns' executor statistics
+  --chunk US        CPU of one background chunk between yields [default: 200]
+  --driver-yield US Clockworker columns: this driver_yield, in µs, instead of
+                    the default (to measure the setting's trade-off)
 ";
 
 #[derive(Debug, Clone)]
@@ -144,6 +155,9 @@ struct Config {
     columns: Vec<Column>,
     json: bool,
     stats: bool,
+    /// Clockworker columns: `driver_yield` instead of its default, to
+    /// measure the setting's trade-off.
+    driver_yield: Option<Duration>,
 }
 
 fn parse_args() -> Result<Config, String> {
@@ -157,6 +171,7 @@ fn parse_args() -> Result<Config, String> {
         columns: Column::ALL.to_vec(),
         json: false,
         stats: true,
+        driver_yield: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -190,6 +205,14 @@ fn parse_args() -> Result<Config, String> {
             }
             "--json" => config.json = true,
             "--no-stats" => config.stats = false,
+            "--chunk" => {
+                let micros: u64 = number(&flag, &value()?)?;
+                CHUNK_MICROS.store(micros.max(1), Ordering::Relaxed);
+            }
+            "--driver-yield" => {
+                let micros: u64 = number(&flag, &value()?)?;
+                config.driver_yield = Some(Duration::from_micros(micros));
+            }
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0);
@@ -378,38 +401,42 @@ struct Server {
 }
 
 /// Starts `column`'s server on its own thread, pinned to `core`.
-fn start_server(column: Column, core: Option<CoreId>) -> Server {
+fn start_server(column: Column, core: Option<CoreId>, driver_yield: Option<Duration>) -> Server {
     let bg_chunks = Arc::new(AtomicU64::new(0));
     let chunks = Arc::clone(&bg_chunks);
     let (stop, stopped) = oneshot::channel();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let thread =
-        thread::Builder::new()
-            .name("server".into())
-            .spawn(move || {
-                pin(core);
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("tokio runtime");
-                let listener = rt
-                    .block_on(TcpListener::bind("127.0.0.1:0"))
-                    .expect("bind 127.0.0.1:0");
-                let addr = listener.local_addr().expect("local address");
-                ready_tx
-                    .send((addr, CpuClock::of_this_thread(), loadgen::thread_id()))
-                    .expect("main thread");
-                match column {
-                    Column::TokioAlone | Column::TokioBackground => {
-                        run_tokio(&rt, listener, column.has_background(), chunks, stopped);
-                        None
-                    }
-                    Column::ClockworkerBackground | Column::ClockworkerAlone => Some(
-                        run_clockworker(&rt, listener, column.has_background(), chunks, stopped),
-                    ),
+    let thread = thread::Builder::new()
+        .name("server".into())
+        .spawn(move || {
+            pin(core);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime");
+            let listener = rt
+                .block_on(TcpListener::bind("127.0.0.1:0"))
+                .expect("bind 127.0.0.1:0");
+            let addr = listener.local_addr().expect("local address");
+            ready_tx
+                .send((addr, CpuClock::of_this_thread(), loadgen::thread_id()))
+                .expect("main thread");
+            match column {
+                Column::TokioAlone | Column::TokioBackground => {
+                    run_tokio(&rt, listener, column.has_background(), chunks, stopped);
+                    None
                 }
-            })
-            .expect("server thread");
+                Column::ClockworkerBackground | Column::ClockworkerAlone => Some(run_clockworker(
+                    &rt,
+                    listener,
+                    column.has_background(),
+                    driver_yield,
+                    chunks,
+                    stopped,
+                )),
+            }
+        })
+        .expect("server thread");
     let (addr, cpu_clock, server_tid) = ready_rx.recv().expect("server start");
     Server {
         addr,
@@ -438,7 +465,7 @@ fn run_tokio(
                 let chunks = Arc::clone(&chunks);
                 tokio::task::spawn_local(async move {
                     loop {
-                        spin(CHUNK_CPU);
+                        spin(chunk_cpu());
                         chunks.fetch_add(1, Ordering::Relaxed);
                         tokio::task::yield_now().await;
                     }
@@ -461,14 +488,17 @@ fn run_clockworker(
     rt: &tokio::runtime::Runtime,
     listener: TcpListener,
     background: bool,
+    driver_yield: Option<Duration>,
     chunks: Arc<AtomicU64>,
     stopped: oneshot::Receiver<()>,
 ) -> CwStats {
-    let executor = ExecutorBuilder::new()
+    let mut builder = ExecutorBuilder::new()
         .with_queue(Queue::Fg, 99)
-        .with_queue(Queue::Bg, 1)
-        .build()
-        .expect("executor");
+        .with_queue(Queue::Bg, 1);
+    if let Some(driver_yield) = driver_yield {
+        builder = builder.with_driver_yield(driver_yield);
+    }
+    let executor = builder.build().expect("executor");
     let fg = executor.queue(Queue::Fg).expect("Fg queue");
     let bg = executor.queue(Queue::Bg).expect("Bg queue");
     let local = LocalSet::new();
@@ -478,7 +508,7 @@ fn run_clockworker(
                 let chunks = Arc::clone(&chunks);
                 bg.spawn(async move {
                     loop {
-                        spin(CHUNK_CPU);
+                        spin(chunk_cpu());
                         chunks.fetch_add(1, Ordering::Relaxed);
                         yield_maybe().await;
                     }
@@ -513,8 +543,9 @@ fn measure(
     warmup: Duration,
     duration: Duration,
     cores: Cores,
+    driver_yield: Option<Duration>,
 ) -> (Outcome, Option<CwStats>) {
-    let server = start_server(column, cores.server);
+    let server = start_server(column, cores.server, driver_yield);
     let (addr, probe) = (server.addr, server.probe.clone());
     let outcome = thread::Builder::new()
         .name("loadgen".into())
@@ -546,6 +577,7 @@ fn calibrate(cores: Cores) -> (Vec<f64>, Option<Duration>) {
         Duration::from_millis(500),
         Duration::from_millis(1500),
         cores,
+        None,
     );
     let requests = outcome.latencies.len().max(1) as f64;
     // Without a thread CPU clock, assume the closed loop kept the core busy.
@@ -614,7 +646,14 @@ fn main() {
                 row.column.name()
             );
             let load = row.mode.load(&config, run);
-            let (outcome, stats) = measure(row.column, load, config.warmup, config.duration, cores);
+            let (outcome, stats) = measure(
+                row.column,
+                load,
+                config.warmup,
+                config.duration,
+                cores,
+                config.driver_yield,
+            );
             row.runs.push(Figures::of(&outcome));
             row.stats = stats;
         }

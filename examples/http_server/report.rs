@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::loadgen::Outcome;
-use crate::{BACKGROUND_LOOPS, CHUNK_CPU, Column, Config, CwStats, Mode, REQUEST_CPU};
+use crate::{BACKGROUND_LOOPS, Column, Config, CwStats, Mode, REQUEST_CPU};
 
 /// One measurement's figures.
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,7 +44,7 @@ impl Figures {
             p99: percentile(&outcome.latencies, 0.99),
             busy: outcome.server_cpu.map(|cpu| cpu.as_secs_f64() / window),
             bg_chunks_per_sec: chunks_per_sec,
-            bg_share: chunks_per_sec * CHUNK_CPU.as_secs_f64(),
+            bg_share: chunks_per_sec * crate::chunk_cpu().as_secs_f64(),
             conns: outcome.connections as f64,
             others: outcome
                 .others_on_server_core
@@ -124,7 +124,7 @@ pub(crate) fn text(config: &Config, rows: &[Row], goals: &[Goal]) -> String {
         "\nhyper HTTP/1.1, {} µs CPU per request; background: {BACKGROUND_LOOPS} loops of \
          {} µs chunks; {} s windows, medians of {} run(s)\n\n",
         REQUEST_CPU.as_micros(),
-        CHUNK_CPU.as_micros(),
+        crate::chunk_cpu().as_micros(),
         config.duration.as_secs_f64(),
         config.runs
     );
@@ -340,7 +340,7 @@ pub(crate) fn to_json(
             "runs": config.runs,
             "max_conns": config.max_conns,
             "request_cpu_us": REQUEST_CPU.as_micros() as u64,
-            "chunk_cpu_us": CHUNK_CPU.as_micros() as u64,
+            "chunk_cpu_us": crate::chunk_cpu().as_micros() as u64,
             "background_loops": BACKGROUND_LOOPS,
         },
         "calibrated_cpu_per_request_us": cost.map(|c| c.as_secs_f64() * 1e6),

@@ -18,9 +18,9 @@
 //!   `clockworker_watchdog` runs with a watchdog thread (1 s threshold): what
 //!   publishing every poll to the watchdog costs. `clockworker_host_yield`
 //!   has `driver_yield` zero, so every poll also hands the thread back to
-//!   Tokio and returns: the difference is the cost of one host yield (run
-//!   with `--features tokio` for the deferred yield that polls Tokio's IO
-//!   driver each time).
+//!   Tokio and returns: the difference is the cost of one host yield (with
+//!   the default `tokio` feature, the deferred yield after which Tokio polls
+//!   its IO driver).
 //! - `remote_wake`: a task on the executor ping-pongs with a helper std thread
 //!   through two atomic cells and an `AtomicWaker`: per iteration the task
 //!   sends a ping and parks; the helper (spinning, so its side costs ~nothing)

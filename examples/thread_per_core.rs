@@ -2,8 +2,8 @@
 //! connections sharded by tenant, a built-in client that checks every answer.
 //!
 //! ```sh
-//! cargo run --release --features tokio --example thread_per_core
-//! cargo run --release --features tokio --example thread_per_core -- --pin   # pin workers to cores
+//! cargo run --release --features pool --example thread_per_core
+//! cargo run --release --features pool --example thread_per_core -- --pin   # pin workers to cores
 //! ```
 //!
 //! # The design, in four steps

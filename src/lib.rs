@@ -20,7 +20,7 @@ mod key;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod picker;
-#[cfg(feature = "tokio")]
+#[cfg(feature = "pool")]
 mod pool;
 mod queue;
 mod run;
@@ -46,7 +46,7 @@ pub use histogram::{Bucket, Histogram};
 pub use hyper_rt::SpawnerExecutor;
 pub use join::{JoinError, JoinHandle, PanicError};
 pub use key::QueueKey;
-#[cfg(feature = "tokio")]
+#[cfg(feature = "pool")]
 pub use pool::{Pool, PoolBuilder, PoolError};
 pub use queue::{QueueHandle, TaskBuilder, spawn};
 pub use run::RunUntil;

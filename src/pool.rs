@@ -1,4 +1,4 @@
-//! The thread-per-core pool (feature `tokio`): [`Pool`], its
+//! The thread-per-core pool (feature `pool`): [`Pool`], its
 //! [`PoolBuilder`] and [`PoolError`]. The model is documented on [`Pool`],
 //! where the public documentation shows it.
 
@@ -21,7 +21,7 @@ use crate::spawner::Spawner;
 
 /// A thread-per-core pool: `workers` threads, each running a Tokio
 /// current-thread runtime and an [`Executor`](crate::Executor) built from the
-/// same configuration. Feature `tokio`.
+/// same configuration. Feature `pool`.
 ///
 /// # Why thread per core
 ///

@@ -1,4 +1,4 @@
-//! The thread-per-core pool (feature `tokio`): start, use and shutdown, a
+//! The thread-per-core pool (feature `pool`): start, use and shutdown, a
 //! worker that panics, build errors, typed errors.
 //!
 //! Every test runs under a hang guard: a pool bug shows up as a failure
@@ -6,7 +6,7 @@
 //! timing. The panic hook prints the deliberate panics to stderr; that noise
 //! is expected.
 
-#![cfg(feature = "tokio")]
+#![cfg(feature = "pool")]
 
 use std::cell::OnceCell;
 use std::collections::HashSet;

@@ -51,6 +51,7 @@ pub(crate) struct Config {
     pub(crate) sched_latency: Duration,
     pub(crate) min_slice: Duration,
     pub(crate) driver_yield: Duration,
+    pub(crate) deferred_host_yield: bool,
     pub(crate) max_polls_per_yield: u32,
     pub(crate) panic_on_task_panic: bool,
     pub(crate) statistics: bool,
@@ -141,6 +142,7 @@ impl<K: QueueKey> ExecutorBuilder<K> {
                 sched_latency: DEFAULT_SCHED_LATENCY,
                 min_slice: DEFAULT_MIN_SLICE,
                 driver_yield: DEFAULT_DRIVER_YIELD,
+                deferred_host_yield: true,
                 max_polls_per_yield: DEFAULT_MAX_POLLS_PER_YIELD,
                 panic_on_task_panic: true,
                 statistics: true,
@@ -216,13 +218,55 @@ impl<K: QueueKey> ExecutorBuilder<K> {
     /// | 500 µs | 0.638 ms | 6,217 | ~1,550 |
     ///
     /// Raise it for batch work that no request waits on; below the length of
-    /// the tasks' polls it changes nothing but the host's overhead. (With
+    /// the tasks' polls it changes nothing but the host's overhead. At zero,
+    /// every `yield_maybe` yields and every poll is followed by a host
+    /// round trip. (With
     /// the benchmark from clockworker 0.2's README, whose foreground sleeps
     /// on Tokio timers, 100 µs lets those timers fire closer to their
     /// deadline: total latency improves by about 5 % and the delay to a new
     /// task's first poll grows by about 10 %, BENCHMARKS.md.)
     pub fn with_driver_yield(mut self, driver_yield: Duration) -> Self {
         self.config.driver_yield = driver_yield;
+        self
+    }
+
+    /// Whether a host yield asks Tokio to poll its IO driver before it
+    /// polls the executor again (default `true`; only with the `tokio`
+    /// feature, inside a Tokio runtime). Tokio's own `yield_now` does the
+    /// same: the wake is deferred until Tokio's scheduler next parks.
+    ///
+    /// Turn it off for an executor run by a foreign `block_on`
+    /// (`futures::executor::block_on`, pollster) on a thread of a Tokio
+    /// runtime: that `block_on` keeps Tokio from parking, so a deferred wake
+    /// never comes and the executor would hang at its first host yield
+    /// (tokio-rs/tokio#6996). Off, a host yield wakes the executor at once,
+    /// and Tokio polls its driver only every 61 task polls when the
+    /// executor runs as a spawned task (when it runs as `block_on`'s future,
+    /// at every yield either way).
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    ///
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let executor = ExecutorBuilder::new()
+    ///     .with_queue(0, 1)
+    ///     .with_deferred_host_yield(false)
+    ///     .build()
+    ///     .unwrap();
+    /// let queue = executor.queue(0).unwrap();
+    /// let busy = queue.spawn(async {
+    ///     let start = std::time::Instant::now();
+    ///     while start.elapsed() < std::time::Duration::from_millis(2) {
+    ///         clockworker::yield_maybe().await; // hands the thread back every 100 µs
+    ///     }
+    /// });
+    /// runtime.block_on(async {
+    ///     // A foreign block_on inside a Tokio runtime (best avoided).
+    ///     futures::executor::block_on(executor.run_until(busy)).unwrap();
+    /// });
+    /// ```
+    pub fn with_deferred_host_yield(mut self, deferred: bool) -> Self {
+        self.config.deferred_host_yield = deferred;
         self
     }
 

@@ -46,6 +46,7 @@ use crate::clock::Clock;
 use crate::context;
 use crate::directory::Directory;
 use crate::error::{ConfigError, UnknownQueue};
+use crate::host::HostState;
 use crate::inbox::Shared;
 use crate::join::JoinHandle;
 use crate::key::QueueKey;
@@ -379,6 +380,8 @@ pub(crate) struct Core {
     /// Raw clock reading at the start of the current turn, for statistics
     /// taken during one (while `running`).
     pub(crate) turn_started: Cell<u64>,
+    /// How long the host has waited, and how the last turn ended.
+    pub(crate) host: HostState,
     /// Queue delay of the poll in progress, set before it when statistics
     /// are on (not for the runs that drop aborted tasks, which are no polls).
     poll_delay: Cell<Option<u64>>,
@@ -439,6 +442,7 @@ impl Core {
             runners: RefCell::new(Slab::new()),
             counters: ExecutorCounters::default(),
             turn_started: Cell::new(origin),
+            host: HostState::new(),
             poll_delay: Cell::new(None),
             slow_poll: nanos(config_slow_poll),
             slow_report: Cell::new(None),
@@ -595,9 +599,11 @@ impl Core {
         }
     }
 
-    /// Wakes the live task in `slot`, if any. An abort request names the
-    /// slot of a task that may have ended since, and whose slot may now hold
-    /// another task: that task gets a spurious wake, which futures tolerate.
+    /// Wakes the live task in `slot`, if any: a task whose abort was
+    /// requested from another thread, or one a Tokio resource refused for
+    /// want of budget. The slot's task may have ended since, and the slot
+    /// may now hold another task: that task gets a spurious wake, which
+    /// futures tolerate.
     pub(crate) fn wake_slot(&self, slot: usize) {
         let waker = self.tasks.borrow().get(slot).cloned();
         if let Some(waker) = waker {
@@ -680,13 +686,6 @@ impl Core {
     /// that should run first has work. Called by `yield_maybe`, during a poll.
     pub(crate) fn should_yield(&self) -> bool {
         let raw = self.clock.raw();
-        // The host's reactor is the only way a socket's readiness reaches
-        // the executor: waiting for a task to be preempted would never end
-        // when only the host knows that a task should preempt it.
-        if self.clock.nanos_between(self.turn_started.get(), raw) >= nanos(self.config.driver_yield)
-        {
-            return true;
-        }
         let in_poll = self.clock.nanos_between(self.poll_started.get(), raw);
         // Wakes and spawns taken in here are stamped with this reading, not
         // the poll's start: a long poll that yields as soon as a task
@@ -696,6 +695,13 @@ impl Core {
         self.now.set(poll_start + in_poll);
         self.drain_wakes();
         self.now.set(poll_start);
+        // The host's reactor is the only way a socket's readiness reaches
+        // the executor: waiting for a task to be preempted would never end
+        // when only the host knows that a task should preempt it.
+        let held = self.clock.nanos_between(self.host.held_since.get(), raw);
+        if held >= nanos(self.config.driver_yield) {
+            return true;
+        }
         let sched = self.sched.borrow();
         if sched.preempt {
             return true;

@@ -24,17 +24,52 @@
 //! ends its turn as soon as the grant is spent ([`budget_spent`]), and
 //! requeues the task that was refused: the next host poll brings a fresh
 //! grant, and the queue picker, not the order of the turn, decides who gets
-//! it. A task that loops on an always-ready channel is still made to yield,
-//! as on Tokio.
+//! it. A task may still get only what the tasks before it in the turn left
+//! of the grant; it is never refused and then left waiting. A task that
+//! loops on an always-ready channel is still made to yield, as on Tokio.
+//!
+//! Tokio delivers a deferred wake when its scheduler next parks. A foreign
+//! `block_on` (`futures::executor::block_on`, pollster) called on a Tokio
+//! thread keeps it from ever parking, so the wake never comes: the same
+//! limitation as Tokio's own `yield_now` (tokio-rs/tokio#6996). Such an
+//! executor must be built with
+//! [`with_deferred_host_yield(false)`](crate::ExecutorBuilder::with_deferred_host_yield).
 
+use std::cell::Cell;
 use std::task::Context;
+
+/// What the executor knows of its host between turns.
+#[derive(Debug)]
+pub(crate) struct HostState {
+    /// Raw clock reading since which the host has had no chance to run its
+    /// reactor: the start of the first turn after one that ended otherwise
+    /// than by a budget yield. `driver_yield` counts from here.
+    pub(crate) held_since: Cell<u64>,
+    /// Whether the last turn ended in a way that lets the host run its
+    /// reactor before the next one (idle, finished, host yield).
+    pub(crate) reactor_ran: Cell<bool>,
+    /// The `run_until` future spent the host's budget in the last turn
+    /// before any task ran: the next turn polls tasks first.
+    pub(crate) until_after_tasks: Cell<bool>,
+}
+
+impl HostState {
+    pub(crate) fn new() -> Self {
+        HostState {
+            held_since: Cell::new(0),
+            reactor_ran: Cell::new(true),
+            until_after_tasks: Cell::new(false),
+        }
+    }
+}
 
 /// Hands the thread back to the host with the executor still runnable: the
 /// host polls it again, after its own IO and timers have had their turn
-/// where the host tells them apart (Tokio, with the `tokio` feature).
-pub(crate) fn yield_to_host(cx: &mut Context<'_>) {
+/// where the host tells them apart (Tokio, with the `tokio` feature, when
+/// `deferred`).
+pub(crate) fn yield_to_host(cx: &mut Context<'_>, deferred: bool) {
     #[cfg(feature = "tokio")]
-    {
+    if deferred {
         use std::future::Future;
         // Inside a Tokio runtime this hands the waker to the scheduler's
         // deferred list, woken after the driver's next poll; outside one,
@@ -44,6 +79,7 @@ pub(crate) fn yield_to_host(cx: &mut Context<'_>) {
             return;
         }
     }
+    let _ = deferred;
     cx.waker().wake_by_ref();
 }
 

@@ -158,6 +158,10 @@ impl<'a> Running<'a> {
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.0.running.set(false);
+        // Already `None` unless a panic unwound out of a poll's bookkeeping
+        // (a scheduler's callback, say): no later code may see that task
+        // as the one being polled.
+        self.0.set_polling(None);
     }
 }
 
@@ -196,7 +200,14 @@ impl Core {
         bump(&self.counters.turns, 1);
         let start = self.clock.raw();
         self.turn_started.set(start);
-        let (finished, last) = self.polls(cx, until_woken, poll_until, start);
+        if self.host.reactor_ran.get() {
+            self.host.held_since.set(start);
+        }
+        let (end, last) = self.polls(cx, until_woken, poll_until, start);
+        // After a budget yield the host polls the executor again at once,
+        // maybe without running its reactor (Tokio, with the executor as a
+        // spawned task): the wait for the reactor goes on.
+        self.host.reactor_ran.set(end != TurnEnd::Budget);
         let held = self.clock.nanos_between(start, last);
         bump(&self.counters.busy_nanos, held);
         if self.config.statistics {
@@ -204,39 +215,45 @@ impl Core {
         }
         #[cfg(feature = "metrics")]
         self.publish_metrics_if_due();
-        finished
+        end == TurnEnd::Finished
     }
 
     /// The polls of a turn that started at clock reading `start`. Returns
-    /// whether the `run_until` future finished, and the latest clock reading.
+    /// why the turn ended, and the latest clock reading.
     fn polls(
         &self,
         cx: &mut Context<'_>,
         until_woken: &AtomicBool,
         poll_until: &mut dyn FnMut() -> bool,
         start: u64,
-    ) -> (bool, u64) {
+    ) -> (TurnEnd, u64) {
         let clock = &self.clock;
         let driver_yield = nanos(self.config.driver_yield);
         let max_polls = self.config.max_polls_per_yield;
         let mut last = start;
         self.set_now_raw(last);
         let mut polls = 0;
+        // The `run_until` future spent the last turn's budget before any
+        // task ran: this turn, tasks go first, or a future that always
+        // spends the budget (an accept loop with a backlog) would starve
+        // them.
+        let mut until_after_tasks = self.host.until_after_tasks.replace(false);
         loop {
-            if until_woken.load(Ordering::Relaxed) {
+            if !until_after_tasks && until_woken.load(Ordering::Relaxed) {
                 until_woken.store(false, Ordering::Relaxed);
                 if poll_until() {
-                    return (true, last);
+                    return (TurnEnd::Finished, last);
                 }
                 // The `run_until` future is nobody's poll: not charged.
                 last = clock.raw();
                 self.set_now_raw(last);
                 if host::budget_spent() {
-                    // It spent the host's grant: a task polled now would be
-                    // refused by every Tokio resource.
+                    // A task polled now would be refused by every Tokio
+                    // resource.
+                    self.host.until_after_tasks.set(true);
                     bump(&self.counters.budget_yields, 1);
                     cx.waker().wake_by_ref();
-                    return (false, last);
+                    return (TurnEnd::Budget, last);
                 }
             }
             self.drain_wakes();
@@ -254,13 +271,19 @@ impl Core {
                 continue;
             }
             let Some(runnable) = self.next_runnable() else {
+                if until_after_tasks {
+                    // No task to go first after all.
+                    until_after_tasks = false;
+                    continue;
+                }
                 if self.has_pending_work() {
                     // A scheduler dropped a task while being asked for one:
                     // the task waits to be cancelled.
                     continue;
                 }
-                return (false, last);
+                return (TurnEnd::Idle, last);
             };
+            until_after_tasks = false;
             self.poll_started.set(last);
             let meta = runnable.metadata();
             let slot = meta.slot.load(Ordering::Relaxed);
@@ -294,12 +317,14 @@ impl Core {
             }
             self.report_slow_poll();
             polls += 1;
-            // Measured from the turn's start, not summed over polls: the
-            // host waits for the whole turn, scheduling work included.
-            if polls >= max_polls || clock.nanos_between(start, last) >= driver_yield {
+            // Measured from when the host last had its reactor run, not
+            // summed over polls: the host waits for all of it, scheduling
+            // work included.
+            let held = clock.nanos_between(self.host.held_since.get(), last);
+            if polls >= max_polls || held >= driver_yield {
                 bump(&self.counters.driver_yields, 1);
-                host::yield_to_host(cx);
-                return (false, last);
+                host::yield_to_host(cx, self.config.deferred_host_yield);
+                return (TurnEnd::Host, last);
             }
             if host::budget_spent() {
                 // The task was likely refused by a resource of the host
@@ -310,8 +335,22 @@ impl Core {
                 self.wake_slot(slot);
                 bump(&self.counters.budget_yields, 1);
                 cx.waker().wake_by_ref();
-                return (false, last);
+                return (TurnEnd::Budget, last);
             }
         }
     }
+}
+
+/// Why a turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TurnEnd {
+    /// The `run_until` future finished.
+    Finished,
+    /// Nothing was runnable: the host polls the executor again when woken.
+    Idle,
+    /// The turn held the thread for `driver_yield` or `max_polls_per_yield`
+    /// polls: handed back to the host, to run its reactor first.
+    Host,
+    /// The host's cooperative budget was spent: handed back for a fresh one.
+    Budget,
 }

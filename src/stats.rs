@@ -39,7 +39,8 @@ pub struct ExecutorStats {
     pub driver_yields: u64,
     /// Turns that ended because the host runtime's cooperative budget was
     /// spent (Tokio, with the `tokio` feature): the next host poll brings a
-    /// fresh one. See the crate documentation on Tokio's budget.
+    /// fresh one. The task that was refused is queued again at once, a wake
+    /// counted in `local_wakes`. See the README's "Serving requests".
     pub budget_yields: u64,
     /// How long each turn held the thread: how long the host runtime (its
     /// IO, its timers, its other tasks) waited for the executor. A socket

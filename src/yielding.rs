@@ -8,8 +8,10 @@ use std::task::{Context, Poll};
 use crate::executor::Core;
 
 /// Yields to the executor only if the running task should give up the thread:
-/// its queue's timeslice is over, or a task became runnable in a queue that
-/// should run first (preemption). Otherwise it completes at once.
+/// its queue's timeslice is over, a task became runnable in a queue that
+/// should run first (preemption), or the host runtime is due (the executor
+/// has held the thread for `driver_yield`, and only the host's reactor can
+/// tell it that a socket became ready). Otherwise it completes at once.
 ///
 /// Put it in long CPU-bound loops: the loop runs at full speed, and still
 /// gives the thread up within a slice when another queue deserves it.
@@ -62,10 +64,11 @@ impl Future for YieldMaybe {
     }
 }
 
-/// Yields to the executor once, always: the task goes to the back of its
-/// queue, as if it had just been woken, and the executor polls whatever
-/// should run before it (another task, another queue) and hands control to
-/// the host runtime if its `driver_yield` is due.
+/// Yields to the executor once, always: the task becomes runnable again, as
+/// if it had just been woken (at the back of its queue, with the default
+/// FIFO scheduler), and the executor polls whatever should run before it
+/// (another task, another queue) and hands control to the host runtime if
+/// its `driver_yield` is due.
 ///
 /// Prefer [`yield_maybe`] in CPU-bound loops: it yields only when that
 /// changes what runs next. `yield_now` is for code that must let the others

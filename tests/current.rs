@@ -102,3 +102,54 @@ fn outside_a_task_there_is_no_current_queue() {
             .contains("not inside a clockworker task")
     );
 }
+
+/// FIFO whose `polled` panics once.
+struct PanicsOnce {
+    tasks: std::collections::VecDeque<ReadyTask>,
+    panicked: bool,
+}
+
+impl Scheduler for PanicsOnce {
+    fn push(&mut self, task: ReadyTask) {
+        self.tasks.push_back(task);
+    }
+    fn pop(&mut self) -> Option<ReadyTask> {
+        self.tasks.pop_front()
+    }
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+    fn polled(&mut self, _: &clockworker::TaskInfo, _: u64, _: bool) {
+        if !std::mem::replace(&mut self.panicked, true) {
+            panic!("scheduler bug");
+        }
+    }
+}
+
+#[test]
+fn no_task_stays_current_after_a_panic_unwinds_out_of_a_turn() {
+    let executor = ExecutorBuilder::new()
+        .with_queue_scheduler(
+            0,
+            1,
+            PanicsOnce {
+                tasks: Default::default(),
+                panicked: false,
+            },
+        )
+        .build()
+        .unwrap();
+    let queue = executor.queue(0).unwrap();
+    let task = queue.spawn(async {});
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        common::drive(executor.run_until(std::future::pending::<()>()))
+    }));
+    assert!(
+        unwound.is_err(),
+        "the scheduler's panic unwinds out of run_until"
+    );
+    // In the next turn, the `run_until` future is in no queue.
+    let current = common::drive(executor.run_until(async { QueueHandle::current().is_ok() }));
+    assert!(!current);
+    drop(task);
+}

@@ -77,6 +77,10 @@ use futures::channel::{mpsc, oneshot};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+#[path = "shared/core_busy.rs"]
+mod core_busy;
+use core_busy::core_busy;
 use serde_json::{Value, json};
 use tokio::task::LocalSet;
 
@@ -844,7 +848,10 @@ fn run_column(
         Submit::Channel(tx)
     };
     let start = Arc::new(Barrier::new(2));
-    let (busy0, wall0) = (core_busy(cores.runtime), Instant::now());
+    let (busy0, wall0) = (
+        cores.runtime.and_then(|core| core_busy(core.id)),
+        Instant::now(),
+    );
 
     let generator = {
         let (shared, start) = (Arc::clone(&shared), Arc::clone(&start));
@@ -902,7 +909,10 @@ fn run_column(
         thread::sleep(Duration::from_millis(50));
     }
     let (samples, end, preempted, our_cpu, cw_stats) = runtime.join().expect("runtime thread");
-    let (busy1, wall1) = (core_busy(cores.runtime), Instant::now());
+    let (busy1, wall1) = (
+        cores.runtime.and_then(|core| core_busy(core.id)),
+        Instant::now(),
+    );
     let interference = busy0.zip(busy1).map(|(before, after)| {
         let others = after.saturating_sub(before).saturating_sub(our_cpu);
         (others, others.as_secs_f64() / (wall1 - wall0).as_secs_f64())
@@ -923,36 +933,6 @@ fn run_column(
         generator_lateness: generated.max_lateness,
         cw_stats,
     }
-}
-
-/// CPU time the machine has spent on `core` so far (busy, including time
-/// stolen by the hypervisor), from /proc/stat.
-#[cfg(target_os = "linux")]
-fn core_busy(core: Option<CoreId>) -> Option<Duration> {
-    let core = core?;
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let label = format!("cpu{}", core.id);
-    let line = stat
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(label.as_str()))?;
-    let fields: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal
-    let busy: u64 = [0, 1, 2, 5, 6, 7]
-        .iter()
-        .filter_map(|&i| fields.get(i))
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| Duration::from_secs_f64(busy as f64 / ticks as f64))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn core_busy(_core: Option<CoreId>) -> Option<Duration> {
-    None
 }
 
 /// Involuntary context switches of the calling thread so far.

@@ -262,9 +262,18 @@ fn an_idle_queue_banks_no_credit() {
 
 /// Polls `future` to completion with `futures::executor`, counting host polls.
 fn block_on_counting<F: Future>(future: F) -> (F::Output, usize) {
+    block_on_hosting(future, |_| {})
+}
+
+/// Polls `future` to completion with `futures::executor`, calling
+/// `between(host_poll)` before each host poll: the host's own work between
+/// turns, such as its reactor waking tasks. Returns the output and the
+/// number of host polls.
+fn block_on_hosting<F: Future>(future: F, mut between: impl FnMut(usize)) -> (F::Output, usize) {
     let mut future = pin!(future);
     let mut polls = 0;
     let output = futures::executor::block_on(std::future::poll_fn(|cx| {
+        between(polls);
         polls += 1;
         future.as_mut().poll(cx)
     }));
@@ -310,25 +319,6 @@ fn control_returns_to_the_host_every_max_polls() {
     assert_eq!(host_polls, 11);
 }
 
-/// Polls `future` to completion with `futures::executor`, calling
-/// `between(host_poll)` before each host poll: the host's own work between
-/// turns, such as its reactor waking tasks. Returns the output and the
-/// manual clock's reading at each host poll.
-fn block_on_hosting<F: Future>(
-    future: F,
-    clock: &Clock,
-    mut between: impl FnMut(usize),
-) -> (F::Output, Vec<u64>) {
-    let mut future = pin!(future);
-    let mut host_polls = Vec::new();
-    let output = futures::executor::block_on(std::future::poll_fn(|cx| {
-        between(host_polls.len());
-        host_polls.push(clock.now_nanos());
-        future.as_mut().poll(cx)
-    }));
-    (output, host_polls)
-}
-
 #[test]
 fn yield_maybe_hands_the_thread_to_the_host_every_driver_yield() {
     // One queue, one task: nothing inside the executor would ever preempt
@@ -350,7 +340,10 @@ fn yield_maybe_hands_the_thread_to_the_host_every_driver_yield() {
             yield_maybe().await;
         }
     });
-    let (output, host_polls) = block_on_hosting(executor.run_until(task), &clock, |_| {});
+    let mut host_polls = Vec::new();
+    let (output, _) = block_on_hosting(executor.run_until(task), |_| {
+        host_polls.push(clock.now_nanos());
+    });
     output.unwrap();
     // 20 ms of work handed back every 1 ms (10 iterations): 20 turns, and
     // the one that sees the task finish.
@@ -411,7 +404,7 @@ fn a_wake_from_the_host_preempts_the_background_at_the_next_host_turn() {
     });
     let event_at = 4_300_000; // ns, in the middle of a background chunk
     let mut seen_at = None;
-    let (output, host_polls) = block_on_hosting(executor.run_until(request), &clock, |_| {
+    let (output, host_polls) = block_on_hosting(executor.run_until(request), |_| {
         if seen_at.is_none() && clock.now_nanos() >= event_at {
             seen_at = Some(clock.now_nanos());
             ready.set(true);

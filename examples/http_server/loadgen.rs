@@ -13,6 +13,7 @@
 //! Every response is parsed (status line, `Content-Length`) and its body
 //! checked.
 
+use crate::core_busy::core_busy;
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -81,30 +82,6 @@ impl Probe {
     }
 }
 
-/// Busy time of `core` so far, all processes (and time stolen by a
-/// hypervisor), from /proc/stat, in clock ticks (10 ms, usually).
-#[cfg(target_os = "linux")]
-fn core_busy(core: usize) -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let label = format!("cpu{core}");
-    let line = stat
-        .lines()
-        .find(|l| l.split_whitespace().next() == Some(label.as_str()))?;
-    let fields: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|f| f.parse().ok())
-        .collect();
-    // user nice system idle iowait irq softirq steal
-    let busy: u64 = [0, 1, 2, 5, 6, 7]
-        .iter()
-        .filter_map(|&i| fields.get(i))
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (ticks > 0).then(|| Duration::from_secs_f64(busy as f64 / ticks as f64))
-}
-
 /// Involuntary context switches of thread `tid` of this process so far.
 #[cfg(target_os = "linux")]
 fn preemptions(tid: i32) -> Option<u64> {
@@ -113,11 +90,6 @@ fn preemptions(tid: i32) -> Option<u64> {
         .lines()
         .find_map(|line| line.strip_prefix("nonvoluntary_ctxt_switches:"))
         .and_then(|n| n.trim().parse().ok())
-}
-
-#[cfg(not(target_os = "linux"))]
-fn core_busy(_core: usize) -> Option<Duration> {
-    None
 }
 
 #[cfg(not(target_os = "linux"))]

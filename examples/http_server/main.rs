@@ -81,6 +81,8 @@
 //! The figures mean something only on an otherwise idle machine with two
 //! cores to spare: the generator spins its core throughout.
 
+#[path = "../shared/core_busy.rs"]
+mod core_busy;
 mod loadgen;
 mod report;
 

@@ -128,6 +128,13 @@ pub(crate) fn text(config: &Config, rows: &[Row], goals: &[Goal]) -> String {
         config.duration.as_secs_f64(),
         config.runs
     );
+    if let Some(driver_yield) = config.driver_yield {
+        // Then the Clockworker columns are not at their defaults.
+        out += &format!(
+            "Clockworker columns with driver_yield = {} µs (--driver-yield)\n\n",
+            driver_yield.as_micros()
+        );
+    }
     out += &table(rows);
     out += "\n";
     out += &interference(rows);

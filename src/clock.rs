@@ -6,7 +6,7 @@
 //! can be swapped for a [`ManualClock`] in tests: shares, slices and preemption
 //! are then exact and independent of how busy the machine is.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The time source of an executor. Cheap to clone.
@@ -39,7 +39,11 @@ impl Clock {
     /// ```
     pub fn manual() -> (Self, ManualClock) {
         let (inner, mock) = quanta::Clock::mock();
-        (Clock { inner }, ManualClock { mock })
+        let hand = ManualClock {
+            mock,
+            advancing: Arc::new(Mutex::new(())),
+        };
+        (Clock { inner }, hand)
     }
 
     /// Nanoseconds since an arbitrary, fixed origin.
@@ -71,11 +75,34 @@ impl Default for Clock {
 #[derive(Clone, Debug)]
 pub struct ManualClock {
     mock: Arc<quanta::Mock>,
+    /// Serialises advances, so that two of them from different threads
+    /// cannot both see room below `u64::MAX` and together wrap past it.
+    advancing: Arc<Mutex<()>>,
 }
 
 impl ManualClock {
-    /// Moves the clock forward.
+    /// Moves the clock forward by `by`, stopping at the end of its range
+    /// (`u64::MAX` nanoseconds, some 584 years): it never goes backwards.
+    ///
+    /// ```
+    /// use clockworker::Clock;
+    /// use std::time::Duration;
+    ///
+    /// let (clock, hand) = Clock::manual();
+    /// hand.advance(Duration::MAX);
+    /// let end = clock.now_nanos();
+    /// hand.advance(Duration::from_secs(1));
+    /// assert_eq!(clock.now_nanos(), end);
+    /// ```
     pub fn advance(&self, by: Duration) {
-        self.mock.increment(by);
+        // The mock's own addition wraps; a poisoned lock guards nothing
+        // but this read-then-add, so it is still good to use.
+        let _advancing = self
+            .advancing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let room = u64::MAX - self.mock.value();
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.mock.increment(by.min(room));
     }
 }

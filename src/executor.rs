@@ -659,7 +659,7 @@ impl Core {
                     None
                 };
                 match end {
-                    None => match sched.queues[queue].pop() {
+                    None => match sched.queues[queue].pop(&self.shared) {
                         Some(runnable) => return Some(runnable),
                         // The scheduler lost tasks (they were cancelled as it
                         // dropped them): the queue is empty after all.
@@ -944,7 +944,7 @@ impl Core {
         batch.extend(self.wake_buf.borrow_mut().drain(..));
         batch.append(&mut self.reap.borrow_mut());
         for queue in &mut self.sched.borrow_mut().queues {
-            while let Some(runnable) = queue.pop() {
+            while let Some(runnable) = queue.pop(&self.shared) {
                 batch.push(runnable);
             }
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::error::NoCurrentTask;
 use crate::executor::Core;
 use crate::group::{GroupState, IdHasher, group_id};
+use crate::inbox::Shared;
 use crate::join::JoinHandle;
 use crate::scheduler::{ReadyTask, Scheduler};
 use crate::stats::QueueCounters;
@@ -270,18 +271,37 @@ impl RunQueue {
         self.scheduler.push(ReadyTask::new(runnable));
     }
 
+    /// The next task of the executor whose thread-safe half is `owner`.
+    ///
+    /// A scheduler is user code, and `ReadyTask` is `Send`: a scheduler may
+    /// hand out a task that another executor gave to it (through a shared
+    /// static, say). Such a task must never run here: its future may be
+    /// `!Send` and belong to another thread, and its bookkeeping to another
+    /// executor. It goes back to its own executor, through that executor's
+    /// inbox, as a wake from another thread would; this executor asks its
+    /// scheduler again.
     #[inline]
-    pub(crate) fn pop(&mut self) -> Option<Runnable> {
-        match self.scheduler.pop() {
-            Some(task) => {
-                self.len -= 1;
-                Some(task.into_runnable())
-            }
-            None => {
-                // Only a scheduler that lost tasks gets here; those tasks
-                // were cancelled when it dropped them.
-                self.len = 0;
-                None
+    pub(crate) fn pop(&mut self, owner: &Arc<Shared>) -> Option<Runnable> {
+        loop {
+            match self.scheduler.pop() {
+                Some(task) => {
+                    let runnable = task.into_runnable();
+                    if !Arc::ptr_eq(&runnable.metadata().shared, owner) {
+                        crate::inbox::schedule(runnable);
+                        continue;
+                    }
+                    // Saturating: a scheduler may also have lost this
+                    // queue's tasks to another executor.
+                    self.len = self.len.saturating_sub(1);
+                    return Some(runnable);
+                }
+                None => {
+                    // Only a scheduler that lost tasks gets here; those
+                    // tasks were cancelled when it dropped them, or went
+                    // back to their own executor.
+                    self.len = 0;
+                    return None;
+                }
             }
         }
     }

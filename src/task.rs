@@ -184,7 +184,12 @@ where
     //   and never drops one unrun: wakes from other threads only *move* the
     //   `Runnable` into the executor's inbox, which never refuses a push and
     //   is emptied on the executor's thread, including when the executor is
-    //   dropped (see `Core::drop`).
+    //   dropped (see `Core::drop`). An executor runs only its own
+    //   `Runnable`s: the one way another's can reach it, a user's
+    //   `Scheduler` handing out a `ReadyTask` it got from elsewhere
+    //   (`ReadyTask` is `Send`), is checked in `RunQueue::pop`, which moves
+    //   such a task to its own executor's inbox instead. A `ReadyTask`
+    //   dropped anywhere goes to its executor's inbox too (aborted).
     // - On any thread through a `Spawner`. Its `spawn` takes `Send` futures
     //   only. Its `spawn_with` passes a future that holds only a `Send`
     //   closure until its first poll, which builds the `!Send` future inside

@@ -542,3 +542,13 @@ fn a_light_queue_gets_its_turn_without_splitting_heavy_bursts() {
     let fg_runs: Vec<usize> = runs.iter().filter(|r| r.0 == "fg").map(|r| r.1).collect();
     assert_eq!(fg_runs, vec![8; 20], "{runs:?}");
 }
+
+#[test]
+fn the_manual_clock_stops_at_the_end_of_its_range_instead_of_wrapping() {
+    let (clock, hand) = Clock::manual();
+    hand.advance(Duration::from_nanos(u64::MAX - 10));
+    let near_end = clock.now_nanos();
+    hand.advance(Duration::from_secs(1));
+    assert!(clock.now_nanos() >= near_end, "the clock went backwards");
+    assert_eq!(clock.now_nanos(), u64::MAX);
+}

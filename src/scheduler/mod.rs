@@ -89,7 +89,11 @@ use crate::task::{Runnable, TaskId, TaskMeta};
 ///
 /// A scheduler must hand back every task it was given. A task that a
 /// scheduler drops instead is cancelled (its handle reports
-/// [`JoinError::Cancelled`](crate::JoinError::Cancelled)), never lost.
+/// [`JoinError::Cancelled`](crate::JoinError::Cancelled)), never lost. A
+/// task that a scheduler hands out but that another executor gave it (two
+/// executors sharing a queue through a static, say) is sent back to its own
+/// executor, which runs it on its own thread: a task never runs, is dropped
+/// or is counted anywhere else.
 ///
 /// Times are nanoseconds on the executor's [`Clock`](crate::Clock).
 pub trait Scheduler: 'static {

@@ -128,7 +128,8 @@ impl Error for PanicError {}
 ///
 /// Awaiting it gives `Ok(output)`, or the [`JoinError`] that says why there is
 /// none. Dropping it *detaches* the task: the task keeps running and its
-/// output is dropped when it finishes. The handle can be awaited from any
+/// output is dropped when it finishes (a panic from that drop is
+/// swallowed: nobody is left to report it to). The handle can be awaited from any
 /// thread and any runtime; it is `Send` when the output is.
 pub struct JoinHandle<T> {
     /// `None` once the output was taken, or when the executor was already gone
@@ -197,7 +198,7 @@ impl<T> Future for JoinHandle<T> {
         // output (see `task`), so the task never closes without one.
         let output = std::task::ready!(Pin::new(task).poll(cx));
         self.task = None;
-        Poll::Ready(output)
+        Poll::Ready(output.into_inner())
     }
 }
 

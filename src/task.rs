@@ -157,7 +157,39 @@ impl TaskMeta {
 pub(crate) type TaskName = Arc<String>;
 
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
-pub(crate) type Task<T> = async_task::Task<Result<T, JoinError>, TaskMeta>;
+pub(crate) type Task<T> = async_task::Task<Output<Result<T, JoinError>>, TaskMeta>;
+
+/// A task's output as async-task holds it, until the `JoinHandle` takes it.
+///
+/// When nobody will take it (the handle was dropped: the task is
+/// detached), async-task drops the output as the task completes, inside a
+/// guard that aborts the process if that drop panics. A user's output may
+/// panic on drop (and so may a panic payload inside `JoinError::Panic`):
+/// this wrapper drops it under `catch_unwind` instead, and the panic is
+/// swallowed, as Tokio does for a detached task's output. Nobody is left to
+/// report it to.
+pub(crate) struct Output<T>(Option<T>);
+
+impl<T> Output<T> {
+    fn new(value: T) -> Self {
+        Output(Some(value))
+    }
+
+    /// The output, for the `JoinHandle`.
+    pub(crate) fn into_inner(mut self) -> T {
+        self.0
+            .take()
+            .expect("an output is taken only once, by its JoinHandle")
+    }
+}
+
+impl<T> Drop for Output<T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.take() {
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+        }
+    }
+}
 
 /// How a task ended, as the executor's statistics see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,7 +264,7 @@ pin_project! {
 }
 
 impl<F: Future> Future for TaskFuture<'_, F> {
-    type Output = Result<F::Output, JoinError>;
+    type Output = Output<Result<F::Output, JoinError>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
@@ -293,9 +325,9 @@ fn panic_error(meta: &TaskMeta, payload: Box<dyn std::any::Any + Send>) -> Panic
     }
 }
 
-fn finish<T>(meta: &TaskMeta, ending: Ending, output: T) -> Poll<T> {
+fn finish<T>(meta: &TaskMeta, ending: Ending, output: T) -> Poll<Output<T>> {
     with_own_core(meta, |core| core.poll_done(meta, Some(ending)));
-    Poll::Ready(output)
+    Poll::Ready(Output::new(output))
 }
 
 /// Calls `f` with the task's own executor, if it is running a turn on this

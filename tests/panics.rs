@@ -609,3 +609,38 @@ fn panic_in_drop_of_aborted_future_does_not_wedge_the_executor() {
         report.finish();
     });
 }
+
+/// Panics when dropped.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("output dropped");
+    }
+}
+
+#[test]
+fn a_detached_tasks_output_that_panics_on_drop_does_not_abort_the_process() {
+    // async-task drops a detached task's output inside a guard that aborts
+    // the process on a panic; the whole test binary would die here.
+    for executor in [propagating(), catching()] {
+        let queue = executor.queue(Queue::Foreground).unwrap();
+        drop(queue.spawn(async { PanicsOnDrop }));
+        let after = queue.spawn(async { 7 });
+        assert_eq!(drive(executor.run_until(after)).unwrap(), 7);
+        let stats = executor.stats();
+        assert_eq!((stats.completed, stats.panicked), (2, 0), "{stats}");
+        assert_eq!(common::live_tasks(&executor), 0);
+    }
+}
+
+#[test]
+fn a_detached_tasks_panic_payload_that_panics_on_drop_does_not_abort_the_process() {
+    let executor = catching();
+    let queue = executor.queue(Queue::Foreground).unwrap();
+    drop(queue.spawn(async { panic_any(PanicsOnDrop) }));
+    let after = queue.spawn(async { 7 });
+    assert_eq!(drive(executor.run_until(after)).unwrap(), 7);
+    assert_eq!(executor.stats().panicked, 1);
+    assert_eq!(common::live_tasks(&executor), 0);
+}

@@ -82,9 +82,20 @@ impl<K: QueueKey> Directory<K> {
             });
         }
         let index = entries.keys.len();
-        create(index)?;
-        entries.index.insert(key.clone(), index);
-        entries.keys.push(key);
+        // The key's own code (`Clone`, `Hash`) runs before the queue is
+        // created: if it panics, nothing has changed, and the next queue
+        // added still gets the next index on both sides.
+        let by_index = key.clone();
+        entries.index.insert(key, index);
+        entries.keys.push(by_index);
+        if let Err(error) = create(index) {
+            // The key hashed a moment ago; taking it out again hashes it
+            // once more.
+            if let Some(key) = entries.keys.pop() {
+                entries.index.remove(&key);
+            }
+            return Err(error);
+        }
         Ok(index)
     }
 }

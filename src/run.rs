@@ -268,6 +268,12 @@ impl Core {
                 // Their `Drop` may have woken tasks: take those wakes too.
                 last = clock.raw();
                 self.set_now_raw(last);
+                // A `Drop` that panicked is that task's panic: re-raised
+                // now, under the same policy as a panic in its poll, not
+                // by some later, unrelated turn.
+                if let Some(payload) = self.panic.take() {
+                    std::panic::resume_unwind(payload);
+                }
                 continue;
             }
             let Some(runnable) = self.next_runnable() else {
@@ -295,9 +301,8 @@ impl Core {
                 group: meta.group.as_ref().map(|g| g.id),
             }));
             if let Some(watchdog) = &self.hooks.watchdog {
-                watchdog.enter(meta, last);
+                let _watched = watchdog.watch(meta, last);
                 runnable.run();
-                watchdog.exit();
             } else {
                 runnable.run();
             }

@@ -63,7 +63,7 @@ impl Watchdog {
 
     /// A poll of `meta`'s task starts, at raw clock reading `started`.
     #[inline]
-    pub(crate) fn enter(&self, meta: &TaskMeta, started: u64) {
+    fn enter(&self, meta: &TaskMeta, started: u64) {
         let report = PollReport::of(meta, Duration::ZERO);
         *self
             .beacon
@@ -77,8 +77,26 @@ impl Watchdog {
 
     /// The poll ended.
     #[inline]
-    pub(crate) fn exit(&self) {
+    fn exit(&self) {
         self.beacon.seq.fetch_add(1, Ordering::Release);
+    }
+
+    /// Publishes the poll of `meta` that starts at `started`, and its end
+    /// when the returned guard is dropped, also when a panic unwinds out
+    /// of the poll: otherwise the watchdog would see the executor as
+    /// polling while it is idle, and as idle while it polls.
+    pub(crate) fn watch(&self, meta: &TaskMeta, started: u64) -> Watched<'_> {
+        self.enter(meta, started);
+        Watched(self)
+    }
+}
+
+/// A poll in progress, for the watchdog; see [`Watchdog::watch`].
+pub(crate) struct Watched<'a>(&'a Watchdog);
+
+impl Drop for Watched<'_> {
+    fn drop(&mut self) {
+        self.0.exit();
     }
 }
 

@@ -610,22 +610,13 @@ fn panic_in_drop_of_aborted_future_does_not_wedge_the_executor() {
     });
 }
 
-/// Panics when dropped.
-struct PanicsOnDrop;
-
-impl Drop for PanicsOnDrop {
-    fn drop(&mut self) {
-        panic!("output dropped");
-    }
-}
-
 #[test]
 fn a_detached_tasks_output_that_panics_on_drop_does_not_abort_the_process() {
     // async-task drops a detached task's output inside a guard that aborts
     // the process on a panic; the whole test binary would die here.
     for executor in [propagating(), catching()] {
         let queue = executor.queue(Queue::Foreground).unwrap();
-        drop(queue.spawn(async { PanicsOnDrop }));
+        drop(queue.spawn(async { PanicOnDrop }));
         let after = queue.spawn(async { 7 });
         assert_eq!(drive(executor.run_until(after)).unwrap(), 7);
         let stats = executor.stats();
@@ -638,9 +629,31 @@ fn a_detached_tasks_output_that_panics_on_drop_does_not_abort_the_process() {
 fn a_detached_tasks_panic_payload_that_panics_on_drop_does_not_abort_the_process() {
     let executor = catching();
     let queue = executor.queue(Queue::Foreground).unwrap();
-    drop(queue.spawn(async { panic_any(PanicsOnDrop) }));
+    drop(queue.spawn(async { panic_any(PanicOnDrop) }));
     let after = queue.spawn(async { 7 });
     assert_eq!(drive(executor.run_until(after)).unwrap(), 7);
     assert_eq!(executor.stats().panicked, 1);
     assert_eq!(common::live_tasks(&executor), 0);
+}
+
+#[test]
+fn a_panic_in_an_aborted_futures_drop_surfaces_in_the_run_that_drops_it() {
+    // Default policy: the panic propagates out of the run future whose turn
+    // dropped the future, not out of some later, unrelated one.
+    let executor = propagating();
+    let fg = executor.queue(Queue::Foreground).unwrap();
+    let handle = fg.spawn(async {
+        let _bomb = PanicOnDrop;
+        std::future::pending::<()>().await;
+    });
+    drive(executor.run_until(yield_n(1)));
+    handle.abort();
+    let reaping = catch_unwind(AssertUnwindSafe(|| drive(executor.run_until(yield_n(1)))));
+    let payload = reaping.expect_err("the Drop panic did not surface where the future was dropped");
+    assert_eq!(message_of(payload.as_ref()), Some("panic in drop"));
+    // Nothing is left over for a later run.
+    let later = fg.spawn(async { yield_n(2).await });
+    let run = catch_unwind(AssertUnwindSafe(|| drive(executor.run_until(later))));
+    assert!(matches!(run, Ok(Ok(()))), "a later run re-raised it");
+    assert!(matches!(block_on(handle), Err(JoinError::Panic(_))));
 }

@@ -208,3 +208,67 @@ fn bad_changes_are_typed_errors_and_change_nothing() {
     // A refused add leaves the key free (nothing half-done).
     assert_eq!(spawner.add_queue("b", 2), Err(ConfigError::ExecutorGone));
 }
+
+/// A queue key whose `Clone` panics for the name "bad", and whose `Hash`
+/// panics for it from its second call on (the first, the duplicate check,
+/// passes): user code that runs inside `add_queue`.
+#[derive(Debug, PartialEq, Eq)]
+struct Touchy(&'static str);
+
+thread_local! {
+    static BAD_HASHES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+impl Clone for Touchy {
+    fn clone(&self) -> Self {
+        assert_ne!(self.0, "bad-clone", "Clone of a bad key");
+        Touchy(self.0)
+    }
+}
+
+impl std::hash::Hash for Touchy {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        if self.0 == "bad-hash" {
+            let calls = BAD_HASHES.with(|calls| calls.replace(calls.get() + 1));
+            assert_eq!(calls, 0, "Hash of a bad key");
+        }
+        self.0.hash(state);
+    }
+}
+
+#[test]
+fn a_key_whose_clone_or_hash_panics_in_add_queue_leaves_the_queues_aligned() {
+    let executor = ExecutorBuilder::new()
+        .with_queue(Touchy("main"), 1)
+        .build()
+        .unwrap();
+    let spawner = executor.spawner();
+    for (bad, weight) in [("bad-clone", 3), ("bad-hash", 4)] {
+        BAD_HASHES.with(|calls| calls.set(0));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            executor.add_queue(Touchy(bad), weight)
+        }));
+        assert!(panicked.is_err());
+        BAD_HASHES.with(|calls| calls.set(0));
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            spawner.add_queue(Touchy(bad), weight + 10)
+        }));
+        assert!(panicked.is_err());
+    }
+    // The next queues get their own weights, from either side.
+    executor.add_queue(Touchy("second"), 7).unwrap();
+    spawner.add_queue(Touchy("third"), 9).unwrap();
+    assert_eq!(executor.queue_stats(Touchy("second")).unwrap().weight, 7);
+    assert_eq!(executor.queue_stats(Touchy("third")).unwrap().weight, 9);
+    let keys: Vec<_> = executor
+        .all_queue_stats()
+        .into_iter()
+        .map(|(key, stats)| (key.0, stats.weight))
+        .collect();
+    assert_eq!(keys, [("main", 1), ("second", 7), ("third", 9)]);
+    let third = executor.queue(Touchy("third")).unwrap();
+    assert_eq!(
+        block_on(executor.run_until(third.spawn(async { 3 }))).unwrap(),
+        3
+    );
+}

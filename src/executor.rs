@@ -51,7 +51,7 @@ use crate::inbox::Shared;
 use crate::join::JoinHandle;
 use crate::key::QueueKey;
 use crate::picker::{Picker, SliceEnd};
-use crate::queue::{GroupChoice, QueueHandle, RunQueue, SpawnOptions};
+use crate::queue::{GroupChoice, QueueHandle, RunQueue, SchedulerPanic, SpawnOptions};
 use crate::run::RunUntil;
 use crate::scheduler::{RunnableFifo, Scheduler, TaskInfo};
 use crate::shutdown::{Shutdown, Stop, Stopped};
@@ -324,13 +324,14 @@ pub(crate) struct Sched {
 
 impl Sched {
     #[inline]
-    fn push(&mut self, runnable: Runnable) {
+    fn push(&mut self, runnable: Runnable) -> Result<(), SchedulerPanic> {
         let queue = runnable.metadata().queue;
         let was_empty = self.queues[queue].is_empty();
-        self.queues[queue].push(runnable);
+        let pushed = self.queues[queue].push(runnable);
         if was_empty && self.picker.wake(queue) {
             self.preempt = true;
         }
+        pushed
     }
 }
 
@@ -510,7 +511,13 @@ impl Core {
             .map(|within| arrival.saturating_add(nanos(within)));
         meta.name = options.name;
         {
-            let run_queue = &mut self.sched.borrow_mut().queues[queue];
+            let Ok(mut sched) = self.sched.try_borrow_mut() else {
+                // Only a scheduler's own method runs while the scheduling
+                // state is borrowed; its panic is caught and re-raised from
+                // the run future.
+                panic!("a Scheduler must not spawn tasks from its own methods");
+            };
+            let run_queue = &mut sched.queues[queue];
             run_queue.counters.spawned();
             meta.group = group.map(|group| {
                 let state = run_queue.group(group);
@@ -625,7 +632,12 @@ impl Core {
             .runnable_since
             .store(self.now.get(), Ordering::Relaxed);
         match self.sched.try_borrow_mut() {
-            Ok(mut sched) => sched.push(runnable),
+            Ok(mut sched) => {
+                if let Err(panic) = sched.push(runnable) {
+                    drop(sched);
+                    self.stash_panic(panic);
+                }
+            }
             // Not reachable today (the scheduling state is never borrowed
             // across user code), but a wake must never panic: buffer it.
             Err(_) => {
@@ -660,10 +672,16 @@ impl Core {
                 };
                 match end {
                     None => match sched.queues[queue].pop(&self.shared) {
-                        Some(runnable) => return Some(runnable),
+                        (Some(runnable), _) => return Some(runnable),
+                        (None, Some(panic)) => {
+                            // The loop re-raises it at once; the slice
+                            // stays, for the next turn to pop again.
+                            self.stash_panic(panic);
+                            return None;
+                        }
                         // The scheduler lost tasks (they were cancelled as it
                         // dropped them): the queue is empty after all.
-                        None => {
+                        (None, None) => {
                             sched.picker.end_slice(SliceEnd::Empty);
                         }
                     },
@@ -766,21 +784,35 @@ impl Core {
                 self.slow_report.set(Some(Box::new(report)));
             }
         }
-        queue
-            .scheduler
-            .polled(&TaskInfo::of(meta), elapsed, ending.is_some());
+        let info = TaskInfo::of(meta);
+        let told = queue.tell(|scheduler| scheduler.polled(&info, elapsed, ending.is_some()));
         let Some(ending) = ending else {
+            drop(sched);
+            if let Err(panic) = told {
+                self.stash_panic(panic);
+            }
             return;
         };
         queue.counters.ended(ending);
-        queue.scheduler.task_gone(meta.id);
-        if let Some(group) = &meta.group {
-            if group.live.fetch_sub(1, Ordering::Relaxed) == 1 {
+        let gone_group = meta.group.as_ref().filter(|group| {
+            let last = group.live.fetch_sub(1, Ordering::Relaxed) == 1;
+            if last {
                 queue.groups.remove(&group.id);
-                queue.scheduler.group_gone(group.id);
             }
-        }
+            last
+        });
+        let told = told.and_then(|()| {
+            queue.tell(|scheduler| {
+                scheduler.task_gone(meta.id);
+                if let Some(group) = gone_group {
+                    scheduler.group_gone(group.id);
+                }
+            })
+        });
         drop(sched);
+        if let Err(panic) = told {
+            self.stash_panic(panic);
+        }
         let waker = self
             .tasks
             .borrow_mut()
@@ -901,8 +933,17 @@ impl Core {
         self.config.panic_on_task_panic
     }
 
+    /// Keeps a panic's payload for the run future to re-raise after the
+    /// poll in progress. The first one is kept; a later one is dropped
+    /// (under `catch_unwind`: a payload may panic on drop too).
     pub(crate) fn stash_panic(&self, payload: Box<dyn Any + Send>) {
-        self.panic.set(Some(payload));
+        match self.panic.take() {
+            None => self.panic.set(Some(payload)),
+            Some(first) => {
+                self.panic.set(Some(first));
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+            }
+        }
     }
 
     /// Executor-clock nanoseconds now (a fresh clock reading).
@@ -944,8 +985,16 @@ impl Core {
         batch.extend(self.wake_buf.borrow_mut().drain(..));
         batch.append(&mut self.reap.borrow_mut());
         for queue in &mut self.sched.borrow_mut().queues {
-            while let Some(runnable) = queue.pop(&self.shared) {
-                batch.push(runnable);
+            loop {
+                match queue.pop(&self.shared) {
+                    (Some(runnable), _) => batch.push(runnable),
+                    (None, panic) => {
+                        if let Some(panic) = panic {
+                            self.stash_panic(panic);
+                        }
+                        break;
+                    }
+                }
             }
         }
         let ran = !batch.is_empty();

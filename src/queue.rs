@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
-use std::panic::Location;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::rc::Weak;
 use std::sync::Arc;
 use std::time::Duration;
@@ -244,6 +244,18 @@ impl fmt::Debug for QueueHandle {
     }
 }
 
+/// The payload of a panic in a user's [`Scheduler`] method.
+///
+/// A scheduler runs in the middle of the executor's bookkeeping (a spawn, a
+/// wake, the end of a poll). A panic unwinding from there would leave a
+/// task half-queued or half-ended: a handle that never resolves, a live
+/// task that is never dropped. So every call into a scheduler is made under
+/// `catch_unwind`, the bookkeeping is finished, and the payload is re-raised
+/// from the run future after the poll in progress (or the next one), whatever
+/// the task panic policy: it is the executor's configuration that failed,
+/// not a task.
+pub(crate) type SchedulerPanic = Box<dyn std::any::Any + Send>;
+
 /// One queue's runnable tasks (held by its scheduler) and its live groups.
 pub(crate) struct RunQueue {
     pub(crate) scheduler: Box<dyn Scheduler>,
@@ -265,10 +277,30 @@ impl RunQueue {
         }
     }
 
+    /// Hands a task to the scheduler. A panic in the scheduler is caught
+    /// and returned (see [`SchedulerPanic`]); the task then either stays
+    /// with the scheduler or, if it was dropped, is cancelled.
     #[inline]
-    pub(crate) fn push(&mut self, runnable: Runnable) {
+    pub(crate) fn push(&mut self, runnable: Runnable) -> Result<(), SchedulerPanic> {
+        // Counted first: a scheduler that panics after keeping the task
+        // must not strand it behind a count of zero (an over-count is
+        // corrected when `pop` finds the scheduler empty).
         self.len += 1;
-        self.scheduler.push(ReadyTask::new(runnable));
+        let scheduler = &mut self.scheduler;
+        catch_unwind(AssertUnwindSafe(|| {
+            scheduler.push(ReadyTask::new(runnable))
+        }))
+    }
+
+    /// Runs `call` on the scheduler, catching a panic (see
+    /// [`SchedulerPanic`]).
+    #[inline]
+    pub(crate) fn tell(
+        &mut self,
+        call: impl FnOnce(&mut dyn Scheduler),
+    ) -> Result<(), SchedulerPanic> {
+        let scheduler = &mut *self.scheduler;
+        catch_unwind(AssertUnwindSafe(|| call(scheduler)))
     }
 
     /// The next task of the executor whose thread-safe half is `owner`.
@@ -280,10 +312,22 @@ impl RunQueue {
     /// executor. It goes back to its own executor, through that executor's
     /// inbox, as a wake from another thread would; this executor asks its
     /// scheduler again.
+    ///
+    /// A panic in the scheduler's `pop` is returned instead (see
+    /// [`SchedulerPanic`]); the count is left alone, since the scheduler
+    /// may still hold the queue's tasks, to hand out at the next pop.
     #[inline]
-    pub(crate) fn pop(&mut self, owner: &Arc<Shared>) -> Option<Runnable> {
+    pub(crate) fn pop(
+        &mut self,
+        owner: &Arc<Shared>,
+    ) -> (Option<Runnable>, Option<SchedulerPanic>) {
         loop {
-            match self.scheduler.pop() {
+            let scheduler = &mut self.scheduler;
+            let popped = match catch_unwind(AssertUnwindSafe(|| scheduler.pop())) {
+                Ok(popped) => popped,
+                Err(panic) => return (None, Some(panic)),
+            };
+            match popped {
                 Some(task) => {
                     let runnable = task.into_runnable();
                     if !Arc::ptr_eq(&runnable.metadata().shared, owner) {
@@ -293,14 +337,14 @@ impl RunQueue {
                     // Saturating: a scheduler may also have lost this
                     // queue's tasks to another executor.
                     self.len = self.len.saturating_sub(1);
-                    return Some(runnable);
+                    return (Some(runnable), None);
                 }
                 None => {
                     // Only a scheduler that lost tasks gets here; those
                     // tasks were cancelled when it dropped them, or went
                     // back to their own executor.
                     self.len = 0;
-                    return None;
+                    return (None, None);
                 }
             }
         }

@@ -277,6 +277,10 @@ impl Core {
                 continue;
             }
             let Some(runnable) = self.next_runnable() else {
+                if let Some(payload) = self.panic.take() {
+                    // A scheduler's `pop` panicked.
+                    std::panic::resume_unwind(payload);
+                }
                 if until_after_tasks {
                     // No task to go first after all.
                     until_after_tasks = false;

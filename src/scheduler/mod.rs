@@ -95,6 +95,15 @@ use crate::task::{Runnable, TaskId, TaskMeta};
 /// executor, which runs it on its own thread: a task never runs, is dropped
 /// or is counted anywhere else.
 ///
+/// A scheduler's methods run in the middle of the executor's bookkeeping.
+/// They may panic: the panic is caught, the bookkeeping finished (every
+/// task still ends exactly once), and the panic is re-raised from the run
+/// future after the poll in progress, whatever
+/// [`with_panic_on_task_panic`](crate::ExecutorBuilder::with_panic_on_task_panic)
+/// says, since it is not a task's. They may wake tasks. They must not spawn
+/// (through a queue handle or [`spawn`](crate::spawn)): that panics, with a
+/// message that says so.
+///
 /// Times are nanoseconds on the executor's [`Clock`](crate::Clock).
 pub trait Scheduler: 'static {
     /// A task of this queue became runnable (spawned, or woken).

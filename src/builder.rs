@@ -335,6 +335,8 @@ impl<K: QueueKey> ExecutorBuilder<K> {
     /// and 50 ms, of the threshold). With the `tracing` feature, stalls are
     /// also logged as warnings. The thread stops when the executor is
     /// dropped. Without a watchdog, nothing of this runs or costs anything.
+    /// A panic in `callback` is caught on the watchdog's thread (the panic
+    /// hook prints it), and the watchdog goes on watching.
     ///
     /// ```
     /// use clockworker::ExecutorBuilder;

@@ -68,7 +68,14 @@ use crate::task::{self, Ending, Runnable, TaskMeta};
 /// handing control back to the host regularly so its IO and timers keep going.
 ///
 /// Dropping the executor drops every task that has not finished (their
-/// handles resolve to [`JoinError::Cancelled`](crate::JoinError::Cancelled)).
+/// handles resolve to [`JoinError::Cancelled`](crate::JoinError::Cancelled),
+/// or to `Panic` for a future that panics as it is dropped; such a panic
+/// does not propagate out of the drop).
+///
+/// A task that holds the last `Rc<Executor>` (moved into its future) keeps
+/// the executor alive, and the executor keeps the task: both leak. Give
+/// tasks a [`QueueHandle`] (which does not keep the executor alive) or a
+/// [`Spawner`] instead.
 pub struct Executor<K: QueueKey> {
     core: Rc<Core>,
     directory: Arc<Directory<K>>,

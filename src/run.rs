@@ -261,6 +261,12 @@ impl Core {
                 // Cancelling tasks is nobody's poll either.
                 last = clock.raw();
                 self.set_now_raw(last);
+                // A future that panicked as it was dropped reports it on
+                // its handle; a shutdown completes (see `Shutdown`).
+                if let Some(payload) = self.panic.take() {
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+                }
                 continue;
             }
             if self.reap_aborted() {

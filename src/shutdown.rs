@@ -44,6 +44,12 @@ use crate::executor::{Core, nanos};
 use crate::inbox::Shared;
 
 /// How to shut an executor down: see [`Executor::shutdown`](crate::Executor::shutdown).
+///
+/// Cancelling a task drops its future on the executor's thread; a future
+/// whose `Drop` panics then reports [`JoinError::Panic`](crate::JoinError::Panic)
+/// on its handle rather than `Cancelled`, and the panic does not propagate
+/// out of [`run`](crate::Executor::run): a shutdown, once asked for,
+/// completes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
     /// Stop accepting new tasks, and let the live ones finish. With a

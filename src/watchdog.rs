@@ -105,8 +105,8 @@ impl Drop for Watchdog {
         self.beacon.stop.store(true, Ordering::Release);
         if let Some(thread) = self.thread.take() {
             thread.thread().unpark();
-            // The thread only panics if the user's callback does; that was
-            // reported on its thread already.
+            // The user's callback's panics are caught on the thread; the
+            // join cannot fail, and would change nothing if it did.
             let _ = thread.join();
         }
     }
@@ -144,7 +144,10 @@ fn watch(beacon: &Beacon, clock: &Clock, threshold: Duration, report: &StallFn) 
         }
         if let Some(mut task) = task {
             task.duration = Duration::from_nanos(running);
-            report(&task);
+            // The user's callback may panic; the panic is printed by the
+            // panic hook as usual, and the watchdog goes on watching (a
+            // stall it failed to report is exactly when it is needed).
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| report(&task)));
         }
         reported = Some(seq);
     }

@@ -280,3 +280,33 @@ fn drain_deadline_on_a_lagging_clock_still_ends() {
     hand.advance(Duration::from_millis(10));
     assert!(matches!(worker.join().unwrap(), Err(JoinError::Cancelled)));
 }
+
+#[test]
+fn a_future_that_panics_as_a_shutdown_drops_it_reports_the_panic_and_the_shutdown_completes() {
+    struct PanicOnDrop;
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            panic!("panic in drop");
+        }
+    }
+    // The default policy, in which a task's panic in a poll propagates.
+    let executor = clockworker::ExecutorBuilder::new()
+        .with_queue(0, 1)
+        .build()
+        .unwrap();
+    let queue = executor.queue(0).unwrap();
+    let handle = queue.spawn(async {
+        let _bomb = PanicOnDrop;
+        std::future::pending::<()>().await;
+    });
+    common::drive(executor.run_until(common::yield_once()));
+    executor.shutdown(clockworker::Shutdown::Cancel);
+    common::drive(executor.run()); // returns, without the panic
+    assert!(executor.is_shut_down());
+    assert!(matches!(
+        futures::executor::block_on(handle),
+        Err(clockworker::JoinError::Panic(_))
+    ));
+    // Nothing left over for a later run.
+    common::drive(executor.run_until(async {}));
+}

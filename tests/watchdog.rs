@@ -150,3 +150,41 @@ fn after_a_panic_unwinds_out_of_a_poll_an_idle_executor_is_not_reported_stalled(
         "an idle executor was reported stalled"
     );
 }
+
+#[test]
+fn a_panicking_stall_callback_does_not_end_the_watchdog() {
+    // Two stalls, one after the other; the callback panics on the first.
+    // The second is still reported.
+    let (clock, hand) = Clock::manual();
+    let (stalls_tx, stalls) = mpsc::channel::<TaskId>();
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let executor = ExecutorBuilder::new()
+        .with_queue(0, 1)
+        .with_watchdog(4 * MS, move |stall| {
+            let _ = stalls_tx.send(stall.task);
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                panic!("stall callback bug");
+            }
+        })
+        .with_clock(clock)
+        .build()
+        .unwrap();
+    let queue = executor.queue(0).unwrap();
+    let stalls = std::sync::Arc::new(std::sync::Mutex::new(stalls));
+    let stalled =
+        |hand: clockworker::ManualClock,
+         stalls: std::sync::Arc<std::sync::Mutex<mpsc::Receiver<TaskId>>>| async move {
+            hand.advance(5 * MS);
+            stalls
+                .lock()
+                .unwrap()
+                .recv_timeout(HANG_GUARD)
+                .expect("no stall reported")
+        };
+    let first = queue.spawn(stalled(hand.clone(), stalls.clone()));
+    let first_id = first.id().unwrap();
+    assert_eq!(block_on(executor.run_until(first)).unwrap(), first_id);
+    let second = queue.spawn(stalled(hand, stalls));
+    let second_id = second.id().unwrap();
+    assert_eq!(block_on(executor.run_until(second)).unwrap(), second_id);
+}

@@ -76,6 +76,26 @@ use crate::task::{self, Ending, Runnable, TaskMeta};
 /// the executor alive, and the executor keeps the task: both leak. Give
 /// tasks a [`QueueHandle`] (which does not keep the executor alive) or a
 /// [`Spawner`] instead.
+///
+/// # Threads
+///
+/// An executor stays on the thread that built it: its tasks' futures need
+/// not be `Send`, and that is only sound because the executor, its queue
+/// handles and its run futures cannot leave the thread (use a [`Spawner`]
+/// from other threads).
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// let executor = clockworker::ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+/// send(executor); // `Rc<Executor<_>>` is not `Send`…
+/// ```
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// fn executor_itself(executor: clockworker::Executor<u8>) {
+///     send(executor); // …and neither is the `Executor` behind it.
+/// }
+/// ```
 pub struct Executor<K: QueueKey> {
     core: Rc<Core>,
     directory: Arc<Directory<K>>,

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
-#![warn(unreachable_pub, rust_2018_idioms)]
+#![warn(unreachable_pub, rust_2018_idioms, missing_debug_implementations)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 mod builder;
 mod clock;

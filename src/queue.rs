@@ -24,6 +24,15 @@ use crate::task::{Runnable, TaskName};
 /// to their own executor without creating a reference cycle. Spawning through
 /// a handle whose executor is gone returns a [`JoinHandle`] that resolves to
 /// [`JoinError::Cancelled`](crate::JoinError::Cancelled), and drops the future.
+///
+/// It is not `Send`: it spawns `!Send` futures, which must stay on the
+/// executor's thread (from other threads, use a [`Spawner`](crate::Spawner)).
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// let executor = clockworker::ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+/// send(executor.queue(0).unwrap());
+/// ```
 #[derive(Clone)]
 pub struct QueueHandle {
     core: Weak<Core>,

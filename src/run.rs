@@ -47,6 +47,15 @@ use crate::stats::bump;
 pin_project! {
     /// The future returned by [`Executor::run_until`](crate::Executor::run_until)
     /// and [`Executor::run`](crate::Executor::run): polling it runs the executor.
+    ///
+    /// It is not `Send`: polling it polls the executor's tasks, which must
+    /// stay on the executor's thread.
+    ///
+    /// ```compile_fail,E0277
+    /// fn send<T: Send>(_: T) {}
+    /// let executor = clockworker::ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    /// send(executor.run_until(async {}));
+    /// ```
     #[must_use = "the executor only runs while this future is polled"]
     pub struct RunUntil<'a, F> {
         core: &'a Core,

@@ -16,13 +16,29 @@ use std::time::Duration;
 #[derive(Clone, Debug)]
 pub struct Clock {
     inner: quanta::Clock,
+    /// Under Miri, which cannot run quanta's TSC detection and reads
+    /// (inline assembly): the system clock is a mock clock that every read
+    /// first moves to the OS clock's time since the clock was made.
+    #[cfg(miri)]
+    follow_os: Option<(Arc<quanta::Mock>, std::time::Instant)>,
 }
 
 impl Clock {
     /// The machine's clock: the TSC where it is invariant, else the OS monotonic clock.
+    #[cfg(not(miri))]
     pub fn system() -> Self {
         Clock {
             inner: quanta::Clock::new(),
+        }
+    }
+
+    /// The machine's clock (under Miri: the OS clock, through a mock).
+    #[cfg(miri)]
+    pub fn system() -> Self {
+        let (inner, mock) = quanta::Clock::mock();
+        Clock {
+            inner,
+            follow_os: Some((mock, std::time::Instant::now())),
         }
     }
 
@@ -43,18 +59,28 @@ impl Clock {
             mock,
             advancing: Arc::new(Mutex::new(())),
         };
-        (Clock { inner }, hand)
+        let clock = Clock {
+            inner,
+            #[cfg(miri)]
+            follow_os: None,
+        };
+        (clock, hand)
     }
 
     /// Nanoseconds since an arbitrary, fixed origin.
     pub fn now_nanos(&self) -> u64 {
-        self.inner.delta_as_nanos(0, self.inner.raw())
+        self.inner.delta_as_nanos(0, self.raw())
     }
 
     /// A raw reading, only meaningful to [`Clock::nanos_between`]. Cheaper than
     /// [`Clock::now_nanos`]: the scaling to nanoseconds is deferred.
     #[inline]
     pub(crate) fn raw(&self) -> u64 {
+        #[cfg(miri)]
+        if let Some((mock, origin)) = &self.follow_os {
+            let now = u64::try_from(origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            mock.increment(now.saturating_sub(mock.value()));
+        }
         self.inner.raw()
     }
 

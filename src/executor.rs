@@ -699,8 +699,8 @@ impl Core {
                 };
                 match end {
                     None => match sched.queues[queue].pop(&self.shared) {
-                        (Some(runnable), _) => return Some(runnable),
-                        (None, Some(panic)) => {
+                        Ok(Some(runnable)) => return Some(runnable),
+                        Err(panic) => {
                             // The loop re-raises it at once; the slice
                             // stays, for the next turn to pop again.
                             self.stash_panic(panic);
@@ -708,7 +708,7 @@ impl Core {
                         }
                         // The scheduler lost tasks (they were cancelled as it
                         // dropped them): the queue is empty after all.
-                        (None, None) => {
+                        Ok(None) => {
                             sched.picker.end_slice(SliceEnd::Empty);
                         }
                     },
@@ -1014,11 +1014,10 @@ impl Core {
         for queue in &mut self.sched.borrow_mut().queues {
             loop {
                 match queue.pop(&self.shared) {
-                    (Some(runnable), _) => batch.push(runnable),
-                    (None, panic) => {
-                        if let Some(panic) = panic {
-                            self.stash_panic(panic);
-                        }
+                    Ok(Some(runnable)) => batch.push(runnable),
+                    Ok(None) => break,
+                    Err(panic) => {
+                        self.stash_panic(panic);
                         break;
                     }
                 }

@@ -326,17 +326,10 @@ impl RunQueue {
     /// [`SchedulerPanic`]); the count is left alone, since the scheduler
     /// may still hold the queue's tasks, to hand out at the next pop.
     #[inline]
-    pub(crate) fn pop(
-        &mut self,
-        owner: &Arc<Shared>,
-    ) -> (Option<Runnable>, Option<SchedulerPanic>) {
+    pub(crate) fn pop(&mut self, owner: &Arc<Shared>) -> Result<Option<Runnable>, SchedulerPanic> {
         loop {
             let scheduler = &mut self.scheduler;
-            let popped = match catch_unwind(AssertUnwindSafe(|| scheduler.pop())) {
-                Ok(popped) => popped,
-                Err(panic) => return (None, Some(panic)),
-            };
-            match popped {
+            match catch_unwind(AssertUnwindSafe(|| scheduler.pop()))? {
                 Some(task) => {
                     let runnable = task.into_runnable();
                     if !Arc::ptr_eq(&runnable.metadata().shared, owner) {
@@ -346,14 +339,14 @@ impl RunQueue {
                     // Saturating: a scheduler may also have lost this
                     // queue's tasks to another executor.
                     self.len = self.len.saturating_sub(1);
-                    return (Some(runnable), None);
+                    return Ok(Some(runnable));
                 }
                 None => {
                     // Only a scheduler that lost tasks gets here; those
                     // tasks were cancelled when it dropped them, or went
                     // back to their own executor.
                     self.len = 0;
-                    return (None, None);
+                    return Ok(None);
                 }
             }
         }

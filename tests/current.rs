@@ -103,40 +103,10 @@ fn outside_a_task_there_is_no_current_queue() {
     );
 }
 
-/// FIFO whose `polled` panics once.
-struct PanicsOnce {
-    tasks: std::collections::VecDeque<ReadyTask>,
-    panicked: bool,
-}
-
-impl Scheduler for PanicsOnce {
-    fn push(&mut self, task: ReadyTask) {
-        self.tasks.push_back(task);
-    }
-    fn pop(&mut self) -> Option<ReadyTask> {
-        self.tasks.pop_front()
-    }
-    fn len(&self) -> usize {
-        self.tasks.len()
-    }
-    fn polled(&mut self, _: &clockworker::TaskInfo, _: u64, _: bool) {
-        if !std::mem::replace(&mut self.panicked, true) {
-            panic!("scheduler bug");
-        }
-    }
-}
-
 #[test]
 fn no_task_stays_current_after_a_panic_unwinds_out_of_a_turn() {
     let executor = ExecutorBuilder::new()
-        .with_queue_scheduler(
-            0,
-            1,
-            PanicsOnce {
-                tasks: Default::default(),
-                panicked: false,
-            },
-        )
+        .with_queue_scheduler(0, 1, common::PanicsInPolledOnce::default())
         .build()
         .unwrap();
     let queue = executor.queue(0).unwrap();

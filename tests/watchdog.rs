@@ -93,43 +93,12 @@ fn a_zero_watchdog_threshold_is_refused() {
     assert!(error.to_string().contains("watchdog"), "{error}");
 }
 
-/// FIFO whose `polled` panics once: a panic that unwinds out of a poll's
-/// bookkeeping, and out of the run future.
-struct PanicsOnce {
-    tasks: std::collections::VecDeque<clockworker::ReadyTask>,
-    panicked: bool,
-}
-
-impl clockworker::Scheduler for PanicsOnce {
-    fn push(&mut self, task: clockworker::ReadyTask) {
-        self.tasks.push_back(task);
-    }
-    fn pop(&mut self) -> Option<clockworker::ReadyTask> {
-        self.tasks.pop_front()
-    }
-    fn len(&self) -> usize {
-        self.tasks.len()
-    }
-    fn polled(&mut self, _: &clockworker::TaskInfo, _: u64, _: bool) {
-        if !std::mem::replace(&mut self.panicked, true) {
-            panic!("scheduler bug");
-        }
-    }
-}
-
 #[test]
 fn after_a_panic_unwinds_out_of_a_poll_an_idle_executor_is_not_reported_stalled() {
     let (clock, hand) = Clock::manual();
     let (stalls_tx, stalls) = mpsc::channel::<Duration>();
     let executor = ExecutorBuilder::new()
-        .with_queue_scheduler(
-            0,
-            1,
-            PanicsOnce {
-                tasks: Default::default(),
-                panicked: false,
-            },
-        )
+        .with_queue_scheduler(0, 1, common::PanicsInPolledOnce::default())
         .with_watchdog(4 * MS, move |stall| {
             let _ = stalls_tx.send(stall.duration);
         })

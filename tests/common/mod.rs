@@ -140,3 +140,29 @@ pub fn try_drive<F: Future>(future: F) -> Option<F::Output> {
 pub fn drive<F: Future>(future: F) -> F::Output {
     try_drive(future).expect("the executor stalled: Pending with no wake-up arranged")
 }
+
+/// A FIFO scheduler whose `polled` panics the first time: a panic that
+/// unwinds out of a poll's bookkeeping (and, re-raised, out of the run
+/// future).
+#[derive(Default)]
+pub struct PanicsInPolledOnce {
+    tasks: std::collections::VecDeque<clockworker::ReadyTask>,
+    panicked: bool,
+}
+
+impl clockworker::Scheduler for PanicsInPolledOnce {
+    fn push(&mut self, task: clockworker::ReadyTask) {
+        self.tasks.push_back(task);
+    }
+    fn pop(&mut self) -> Option<clockworker::ReadyTask> {
+        self.tasks.pop_front()
+    }
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+    fn polled(&mut self, _: &clockworker::TaskInfo, _: u64, _: bool) {
+        if !std::mem::replace(&mut self.panicked, true) {
+            panic!("scheduler bug");
+        }
+    }
+}

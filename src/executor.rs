@@ -248,6 +248,17 @@ impl<K: QueueKey> Executor<K> {
     ///
     /// Awaited from inside one of this executor's own tasks, it simply awaits
     /// `future`: the executor is already running.
+    ///
+    /// # Panics
+    ///
+    /// If blocked on from inside one of this executor's own tasks (or from
+    /// the future another `run_until` runs) while `future` is pending, as in
+    /// `futures::executor::block_on(executor.run_until(..))`: the thread
+    /// would block inside the executor, whose other tasks could never run
+    /// again to finish `future`. The panic is the task's, under the
+    /// executor's panic policy. A combinator that polls it with a waker of
+    /// its own (`FuturesUnordered`, say) counts as blocking on it too: await
+    /// it directly, or spawn the work as a task.
     pub fn run_until<F: Future>(&self, future: F) -> RunUntil<'_, F> {
         RunUntil::new(&self.core, future)
     }
@@ -338,6 +349,8 @@ impl<K: QueueKey> fmt::Debug for Executor<K> {
 pub(crate) struct Polling {
     pub(crate) queue: usize,
     pub(crate) group: Option<u64>,
+    /// The task's slot in `Core::tasks`, where its waker is.
+    pub(crate) slot: usize,
 }
 
 /// The scheduling state: the picker and the queues' run queues.
@@ -397,6 +410,10 @@ pub(crate) struct Core {
     /// Queue and group of the task being polled: where `clockworker::spawn`
     /// puts a task, and the group a spawned task inherits.
     polling: Cell<Option<Polling>>,
+    /// Data pointer of the waker the `run_until` future is polled with,
+    /// while it is: with the task's waker, how a nested `run_until` tells
+    /// being awaited from being blocked on (see `RunUntil::poll`).
+    pub(crate) until_waker: Cell<*const ()>,
     /// The `Rc` this core lives in, for the queue handles made from inside
     /// a task.
     this: Weak<Core>,
@@ -465,6 +482,7 @@ impl Core {
             now: Cell::new(0),
             origin,
             polling: Cell::new(None),
+            until_waker: Cell::new(std::ptr::null()),
             this,
             panic: Cell::new(None),
             runners: RefCell::new(Slab::new()),
@@ -941,6 +959,22 @@ impl Core {
     #[inline]
     pub(crate) fn set_polling(&self, polling: Option<Polling>) {
         self.polling.set(polling);
+    }
+
+    /// Whether `waker` is the one the executor is polling with right now: the
+    /// polled task's own, or the `run_until` future's between tasks. A
+    /// future polled with any other waker during a turn is polled by
+    /// something else inside the turn (a foreign `block_on`, or a combinator
+    /// that wraps wakers).
+    pub(crate) fn polls_with(&self, waker: &Waker) -> bool {
+        match self.polling.get() {
+            Some(polling) => self
+                .tasks
+                .borrow()
+                .get(polling.slot)
+                .is_some_and(|own| own.data() == waker.data()),
+            None => self.until_waker.get() == waker.data(),
+        }
     }
 
     /// A handle to the queue of the task being polled, if a task is.

@@ -118,15 +118,23 @@ impl<F: Future> Future for RunUntil<'_, F> {
         let this = self.project();
         let core = *this.core;
         if core.running.get() {
-            // Awaited inside one of this executor's own tasks: the loop up the
+            // Polled inside one of this executor's own tasks: the loop up the
             // stack is running the tasks already.
-            return this.future.poll(cx);
+            let output = this.future.poll(cx);
+            if output.is_pending() && !core.polls_with(cx.waker()) {
+                // Not awaited but blocked on (a foreign `block_on`): the
+                // thread would park inside the turn, and the tasks that
+                // could finish `future` would never run again.
+                panic!("{NESTED_BLOCK_ON}");
+            }
+            return output;
         }
         register(core, this.runner, cx.waker());
         this.until.runner.register(cx.waker());
 
         let mut future = this.future;
         let until_waker = &*this.until_waker;
+        core.until_waker.set(until_waker.data());
         let mut output = None;
         let _running = Running::enter(core);
         let finished = core.enter(|| {
@@ -153,6 +161,12 @@ impl<F: Future> Future for RunUntil<'_, F> {
         }
     }
 }
+
+/// The panic of a `run_until` blocked on inside its executor's own turn.
+const NESTED_BLOCK_ON: &str = "an executor's `run_until` or `run` was blocked on \
+     (a `block_on` or another foreign executor) from inside one of its own tasks, \
+     or from the future its `run_until` runs: the thread would block inside the executor, \
+     whose other tasks could then never run. Await it instead, or spawn the work as a task";
 
 /// Marks a turn in progress; cleared on every exit, unwinding included.
 struct Running<'a>(&'a Core);
@@ -318,6 +332,7 @@ impl Core {
             self.set_polling(Some(Polling {
                 queue: meta.queue,
                 group: meta.group.as_ref().map(|g| g.id),
+                slot,
             }));
             if let Some(watchdog) = &self.hooks.watchdog {
                 let _watched = watchdog.watch(meta, last);

@@ -7,7 +7,7 @@
 //! The panic hook still prints the expected panics to stderr.
 
 mod common;
-use common::{drive, live_tasks, yield_n};
+use common::{drive, live_tasks, panic_message, yield_n};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
@@ -22,15 +22,6 @@ fn executor(panic_on_task_panic: bool) -> Rc<Executor<u8>> {
         .with_panic_on_task_panic(panic_on_task_panic)
         .build()
         .unwrap()
-}
-
-/// The message of a panic payload.
-fn message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_default()
 }
 
 #[test]
@@ -85,7 +76,7 @@ fn blocking_on_run_until_inside_an_own_task_propagates_by_default() {
     });
     let payload = catch_unwind(AssertUnwindSafe(|| drive(executor.run_until(blocker))))
         .expect_err("the panic propagates out of the run future");
-    assert!(message(&*payload).contains("blocked on"));
+    assert!(panic_message(&*payload).contains("blocked on"));
     // Both tasks are still accounted for: the orphaned child runs on.
     drive(executor.run_until(yield_n(4)));
     assert_eq!(live_tasks(&executor), 0);
@@ -103,7 +94,7 @@ fn blocking_on_run_until_inside_the_run_until_future_panics() {
         }))
     }))
     .expect_err("blocking inside the run_until future panics");
-    assert!(message(&*payload).contains("blocked on"));
+    assert!(panic_message(&*payload).contains("blocked on"));
 }
 
 #[test]

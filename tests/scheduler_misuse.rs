@@ -2,6 +2,7 @@
 //! dropped and is counted only by its own executor, on its own thread.
 
 mod common;
+use common::panic_message;
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -91,6 +92,7 @@ struct Faults {
     pop: bool,
     polled: bool,
     task_gone: bool,
+    group_gone: bool,
     spawn_in_polled: bool,
 }
 
@@ -129,14 +131,9 @@ impl Scheduler for Faulty {
     fn task_gone(&mut self, _: clockworker::TaskId) {
         Self::fault(&mut self.faults.task_gone, "task_gone");
     }
-}
-
-fn message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_default()
+    fn group_gone(&mut self, _: u64) {
+        Self::fault(&mut self.faults.group_gone, "group_gone");
+    }
 }
 
 /// Runs 3 tasks on an executor whose scheduler has `faults`, in both panic
@@ -160,7 +157,9 @@ fn survives(faults: Faults, expected: &str) {
         let queue = executor.queue(0).unwrap();
         let mut handles: Vec<_> = (0..3u32)
             .map(|i| {
-                queue.spawn(async move {
+                // One group per task, so that each task's end is its
+                // group's end too.
+                queue.group(i).spawn(async move {
                     common::yield_once().await;
                     i
                 })
@@ -180,7 +179,7 @@ fn survives(faults: Faults, expected: &str) {
                         outputs.push(output);
                         break;
                     }
-                    Err(payload) => raised.push(message(payload.as_ref())),
+                    Err(payload) => raised.push(panic_message(payload.as_ref())),
                 }
             }
         }
@@ -249,6 +248,17 @@ fn a_panic_in_a_schedulers_task_gone_leaves_the_executor_consistent() {
             ..Faults::default()
         },
         "scheduler fault in task_gone",
+    );
+}
+
+#[test]
+fn a_panic_in_a_schedulers_group_gone_leaves_the_executor_consistent() {
+    survives(
+        Faults {
+            group_gone: true,
+            ..Faults::default()
+        },
+        "scheduler fault in group_gone",
     );
 }
 

@@ -166,3 +166,12 @@ impl clockworker::Scheduler for PanicsInPolledOnce {
         }
     }
 }
+
+/// The message of a panic payload (`&str` or `String`; empty otherwise).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}

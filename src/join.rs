@@ -15,10 +15,12 @@ use crate::task::{Task, TaskId, UNREGISTERED};
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum JoinError {
-    /// The task was aborted with [`JoinHandle::abort`], or its executor was
+    /// The task was aborted with [`JoinHandle::abort`], cancelled by a
+    /// [`Shutdown::Cancel`](crate::Shutdown::Cancel), or its executor was
     /// dropped before it finished.
     Cancelled,
-    /// The task panicked.
+    /// The task panicked: in a poll, or as its future was dropped (also when
+    /// it was being cancelled).
     Panic(PanicError),
 }
 

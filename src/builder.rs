@@ -5,14 +5,15 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::clock::Clock;
-use crate::directory::Directory;
-use crate::error::BuildError;
+use crate::base::clock::Clock;
+use crate::base::directory::Directory;
+use crate::base::error::BuildError;
+use crate::base::key::QueueKey;
 use crate::executor::Executor;
-use crate::key::QueueKey;
-use crate::scheduler::{RunnableFifo, Scheduler};
-use crate::slow::{Kind, ReportFn, SlowPoll, reporter};
-use crate::watchdog::{StallFn, Watchdog};
+use crate::observe::slow::{Kind, ReportFn, SlowPoll, reporter};
+use crate::observe::watchdog::{StallFn, Watchdog};
+use crate::runtime::scheduler::Scheduler;
+use crate::schedulers::RunnableFifo;
 
 /// The user's callbacks, with queue keys resolved, and the watchdog, for the
 /// core.

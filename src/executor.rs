@@ -41,24 +41,25 @@ use std::time::Duration;
 
 use slab::Slab;
 
+use crate::base::clock::Clock;
+use crate::base::directory::Directory;
+use crate::base::error::{ConfigError, UnknownQueue};
+use crate::base::key::QueueKey;
+use crate::base::picker::{Picker, SliceEnd};
 use crate::builder::{Config, Hooks};
-use crate::clock::Clock;
-use crate::context;
-use crate::directory::Directory;
-use crate::error::{ConfigError, UnknownQueue};
-use crate::host::HostState;
-use crate::inbox::Shared;
 use crate::join::JoinHandle;
-use crate::key::QueueKey;
-use crate::picker::{Picker, SliceEnd};
+use crate::observe::slow::PollReport;
+use crate::observe::stats::{ExecutorCounters, ExecutorStats, QueueStats, bump};
 use crate::queue::{GroupChoice, QueueHandle, RunQueue, SchedulerPanic, SpawnOptions};
 use crate::run::RunUntil;
-use crate::scheduler::{RunnableFifo, Scheduler, TaskInfo};
+use crate::runtime::context;
+use crate::runtime::host::HostState;
+use crate::runtime::inbox::Shared;
+use crate::runtime::scheduler::{Scheduler, TaskInfo};
+use crate::runtime::task::{self, Ending, Runnable, TaskMeta};
+use crate::schedulers::RunnableFifo;
 use crate::shutdown::{Shutdown, Stop, Stopped};
-use crate::slow::PollReport;
 use crate::spawner::Spawner;
-use crate::stats::{ExecutorCounters, ExecutorStats, QueueStats, bump};
-use crate::task::{self, Ending, Runnable, TaskMeta};
 
 /// A single-threaded executor with weighted queues.
 ///
@@ -437,7 +438,7 @@ pub(crate) struct Core {
     slow_report: Cell<Option<Box<PollReport>>>,
     pub(crate) hooks: Hooks,
     #[cfg(feature = "metrics")]
-    metrics: RefCell<crate::metrics::Publisher>,
+    metrics: RefCell<crate::observe::metrics::Publisher>,
 }
 
 impl Core {
@@ -493,7 +494,7 @@ impl Core {
             slow_poll: nanos(config_slow_poll),
             slow_report: Cell::new(None),
             #[cfg(feature = "metrics")]
-            metrics: RefCell::new(crate::metrics::Publisher::new(
+            metrics: RefCell::new(crate::observe::metrics::Publisher::new(
                 hooks.queue_names.clone(),
                 hooks.metrics_interval,
             )),
@@ -987,7 +988,7 @@ impl Core {
     /// cancels it (its abort flag is set): through the fast path during a
     /// turn, else through the inbox. It is never dropped unrun.
     pub(crate) fn reap_later(runnable: Runnable) {
-        crate::inbox::schedule(runnable);
+        crate::runtime::inbox::schedule(runnable);
     }
 
     pub(crate) fn propagates_panics(&self) -> bool {

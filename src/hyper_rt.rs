@@ -87,7 +87,7 @@
 
 use std::future::Future;
 
-use crate::key::QueueKey;
+use crate::base::key::QueueKey;
 use crate::queue::QueueHandle;
 use crate::spawner::Spawner;
 

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use crate::task::{Task, TaskId, UNREGISTERED};
+use crate::runtime::task::{Task, TaskId, UNREGISTERED};
 
 /// Why a task did not produce its output.
 #[derive(Debug)]

@@ -12,10 +12,10 @@ use std::thread;
 pub use builder::PoolBuilder;
 pub use error::PoolError;
 
+use crate::base::group::group_id;
+use crate::base::key::QueueKey;
 use crate::builder::ExecutorBuilder;
-use crate::group::group_id;
 use crate::join::{JoinHandle, panic_message};
-use crate::key::QueueKey;
 use crate::shutdown::Shutdown;
 use crate::spawner::Spawner;
 

@@ -9,14 +9,14 @@ use std::rc::Weak;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::error::NoCurrentTask;
+use crate::base::error::NoCurrentTask;
+use crate::base::group::{GroupState, IdHasher, group_id};
 use crate::executor::Core;
-use crate::group::{GroupState, IdHasher, group_id};
-use crate::inbox::Shared;
 use crate::join::JoinHandle;
-use crate::scheduler::{ReadyTask, Scheduler};
-use crate::stats::QueueCounters;
-use crate::task::{Runnable, TaskName};
+use crate::observe::stats::QueueCounters;
+use crate::runtime::inbox::Shared;
+use crate::runtime::scheduler::{ReadyTask, Scheduler};
+use crate::runtime::task::{Runnable, TaskName};
 
 /// A handle to one queue of an executor, for spawning tasks into it.
 ///
@@ -333,7 +333,7 @@ impl RunQueue {
                 Some(task) => {
                     let runnable = task.into_runnable();
                     if !Arc::ptr_eq(&runnable.metadata().shared, owner) {
-                        crate::inbox::schedule(runnable);
+                        crate::runtime::inbox::schedule(runnable);
                         continue;
                     }
                     // Saturating: a scheduler may also have lost this

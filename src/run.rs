@@ -41,8 +41,8 @@ use atomic_waker::AtomicWaker;
 use pin_project_lite::pin_project;
 
 use crate::executor::{Core, Polling, nanos};
-use crate::host;
-use crate::stats::bump;
+use crate::observe::stats::bump;
+use crate::runtime::host;
 
 pin_project! {
     /// The future returned by [`Executor::run_until`](crate::Executor::run_until)

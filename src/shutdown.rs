@@ -41,7 +41,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use crate::executor::{Core, nanos};
-use crate::inbox::Shared;
+use crate::runtime::inbox::Shared;
 
 /// How to shut an executor down: see [`Executor::shutdown`](crate::Executor::shutdown).
 ///

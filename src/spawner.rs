@@ -12,15 +12,16 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::control::Command;
-use crate::directory::Directory;
-use crate::error::{ConfigError, UnknownQueue};
-use crate::inbox::Shared;
+use crate::base::directory::Directory;
+use crate::base::error::{ConfigError, UnknownQueue};
+use crate::base::key::QueueKey;
 use crate::join::JoinHandle;
-use crate::key::QueueKey;
-use crate::scheduler::{RunnableFifo, Scheduler};
+use crate::runtime::control::Command;
+use crate::runtime::inbox::Shared;
+use crate::runtime::scheduler::Scheduler;
+use crate::runtime::task::{self, TaskMeta};
+use crate::schedulers::RunnableFifo;
 use crate::shutdown::Shutdown;
-use crate::task::{self, TaskMeta};
 
 /// A handle to an [`Executor`](crate::Executor) for any thread: spawns tasks,
 /// changes weights, adds queues and shuts the executor down.

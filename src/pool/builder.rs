@@ -20,9 +20,9 @@ use core_affinity::CoreId;
 use tokio::task::LocalSet;
 
 use super::{Pool, PoolError, Worker};
+use crate::base::key::QueueKey;
 use crate::builder::ExecutorBuilder;
 use crate::executor::Executor;
-use crate::key::QueueKey;
 use crate::shutdown::Shutdown;
 use crate::spawner::Spawner;
 

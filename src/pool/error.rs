@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::fmt;
 
-use crate::error::{BuildError, UnknownQueue};
+use crate::base::error::{BuildError, UnknownQueue};
 
 /// Why a [`Pool`](crate::Pool) operation failed.
 ///

@@ -2,8 +2,8 @@
 
 use std::collections::{BinaryHeap, VecDeque};
 
+use super::keyed::Keyed;
 use super::{ReadyTask, Scheduler};
-use crate::scheduler::keyed::Keyed;
 
 /// Tasks run in the order they became runnable. A task that sleeps and wakes
 /// goes to the back. The default, and the cheapest: good for throughput.

@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use metrics::{Label, counter, gauge, histogram};
 
-use crate::histogram::{Bucket, Histogram};
-use crate::stats::{ExecutorStats, QueueStats};
+use crate::base::histogram::{Bucket, Histogram};
+use crate::observe::stats::{ExecutorStats, QueueStats};
 
 /// What was published last, so that histograms get only new samples.
 #[derive(Debug)]

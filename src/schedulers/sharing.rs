@@ -37,7 +37,7 @@ use std::time::Duration;
 use super::ReadyTask;
 use super::grouped::{GroupFifos, Sharer};
 use super::keyed::{Keyed, pop_with};
-use crate::task::TaskId;
+use crate::runtime::task::TaskId;
 
 /// How a scheduler keys its sharers.
 pub(crate) trait Policy {

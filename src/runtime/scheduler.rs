@@ -1,4 +1,4 @@
-//! Per-queue task schedulers: which runnable task of a queue runs next.
+//! The per-queue scheduler trait: which runnable task of a queue runs next.
 //!
 //! The queue picker chooses a queue; the queue's [`Scheduler`] chooses the
 //! task. A scheduler holds the queue's runnable tasks as [`ReadyTask`]s: the
@@ -8,25 +8,12 @@
 //! to free any state it keeps. See [`Scheduler`] for the built-ins and an
 //! example of a scheduler of your own.
 
-mod edf;
-mod fifo;
-mod group_fair;
-mod grouped;
-mod keyed;
-mod las;
-mod sharing;
-
-pub use edf::Edf;
-pub use fifo::{ArrivalFifo, RunnableFifo};
-pub use group_fair::GroupFair;
-pub use las::LAS;
-
 use std::fmt;
 use std::sync::atomic::Ordering;
 
+use crate::base::group::{FairClock, GroupState};
 use crate::executor::Core;
-use crate::group::{FairClock, GroupState};
-use crate::task::{Runnable, TaskId, TaskMeta};
+use crate::runtime::task::{Runnable, TaskId, TaskMeta};
 
 /// Orders the runnable tasks of one queue.
 ///

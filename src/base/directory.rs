@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use crate::error::{ConfigError, UnknownQueue};
-use crate::key::QueueKey;
+use crate::base::error::{ConfigError, UnknownQueue};
+use crate::base::key::QueueKey;
 
 /// Every queue's key and index.
 #[derive(Debug)]

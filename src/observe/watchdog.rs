@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::clock::Clock;
-use crate::slow::PollReport;
-use crate::task::TaskMeta;
+use crate::base::clock::Clock;
+use crate::observe::slow::PollReport;
+use crate::runtime::task::TaskMeta;
 
 /// A stall report callback, with queue keys resolved; runs on the watchdog
 /// thread.

@@ -12,7 +12,7 @@
 //! queue's share and the length of its next slice, not of the one running.
 
 use crate::executor::Core;
-use crate::scheduler::Scheduler;
+use crate::runtime::scheduler::Scheduler;
 use crate::shutdown::Shutdown;
 
 /// A change to apply on the executor's thread.

@@ -15,9 +15,9 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::directory::Directory;
-use crate::key::QueueKey;
-use crate::task::{TaskId, TaskMeta, TaskName};
+use crate::base::directory::Directory;
+use crate::base::key::QueueKey;
+use crate::runtime::task::{TaskId, TaskMeta, TaskName};
 
 /// A poll that took at least the slow-poll threshold, as given to the
 /// callback of [`ExecutorBuilder::on_slow_poll`](crate::ExecutorBuilder::on_slow_poll).

@@ -65,9 +65,9 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 #[cfg(all(test, loom))]
 use loom_model::AtomicWaker;
 
-use crate::control::Command;
 use crate::executor::Core;
-use crate::task::Runnable;
+use crate::runtime::control::Command;
+use crate::runtime::task::Runnable;
 
 /// Capacity of the preallocated inbox; more wakes at once spill into an
 /// unbounded queue, so a burst is never refused and steady state never allocates.

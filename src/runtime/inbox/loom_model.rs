@@ -108,7 +108,7 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
 use super::Shared;
-use crate::task::UNREGISTERED;
+use crate::runtime::task::UNREGISTERED;
 
 /// What `Shared::host` is under loom: `loom::future::AtomicWaker` with
 /// atomic-waker's `register(&Waker)` signature.

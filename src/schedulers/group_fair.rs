@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use super::ReadyTask;
 use super::sharing::{Policy, Sharing, turn_taking_scheduler};
-use crate::group::{FairClock, GroupState};
+use crate::base::group::{FairClock, GroupState};
 
 /// Weighted fair CPU share between the groups inside one queue, e.g. one group
 /// per tenant: a tenant with 1,000 runnable tasks gets the same share as a

@@ -29,7 +29,7 @@
 //! task ended.
 //!
 //! [`JoinHandle`]: crate::JoinHandle
-//! [`Shared`]: crate::inbox::Shared
+//! [`Shared`]: crate::runtime::inbox::Shared
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
@@ -40,10 +40,10 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+use crate::base::group::{FairClock, GroupState};
 use crate::executor::Core;
-use crate::group::{FairClock, GroupState};
-use crate::inbox::{self, Shared};
 use crate::join::{JoinError, PanicError, panic_message};
+use crate::runtime::inbox::{self, Shared};
 
 /// A task's identity, unique within its executor for the executor's lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

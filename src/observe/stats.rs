@@ -15,8 +15,8 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::Duration;
 
-use crate::histogram::{Compact, Histogram};
-use crate::task::Ending;
+use crate::base::histogram::{Compact, Histogram};
+use crate::runtime::task::Ending;
 
 /// A snapshot of an executor's statistics, from
 /// [`Executor::stats`](crate::Executor::stats). Times are on the executor's

@@ -6,58 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::base::clock::Clock;
+use crate::base::config::Config;
 use crate::base::directory::Directory;
 use crate::base::error::BuildError;
 use crate::base::key::QueueKey;
 use crate::executor::Executor;
+use crate::observe::Hooks;
 use crate::observe::slow::{Kind, ReportFn, SlowPoll, reporter};
 use crate::observe::watchdog::{StallFn, Watchdog};
 use crate::runtime::scheduler::Scheduler;
 use crate::schedulers::RunnableFifo;
 
-/// The user's callbacks, with queue keys resolved, and the watchdog, for the
-/// core.
-#[derive(Default)]
-pub(crate) struct Hooks {
-    pub(crate) on_slow_poll: Option<ReportFn>,
-    pub(crate) watchdog: Option<Watchdog>,
-    /// Each queue's key, as `Debug` prints it: its label in exported metrics.
-    #[cfg(feature = "metrics")]
-    pub(crate) queue_names: Vec<String>,
-    /// Publish metrics at the end of a turn this often.
-    #[cfg(feature = "metrics")]
-    pub(crate) metrics_interval: Option<Duration>,
-}
-
 /// The watchdog's settings: its threshold, and what makes its report
 /// callback once the queue keys are known.
 type WatchdogSetup<K> = (Duration, Box<dyn FnOnce(Arc<Directory<K>>) -> StallFn>);
-
-/// Default target period in which every runnable queue gets a turn.
-pub const DEFAULT_SCHED_LATENCY: Duration = Duration::from_millis(2);
-/// Default shortest timeslice.
-pub const DEFAULT_MIN_SLICE: Duration = Duration::from_micros(250);
-/// Default longest the host runtime waits for the thread while the executor
-/// holds it (see [`ExecutorBuilder::with_driver_yield`] for the trade-off).
-pub const DEFAULT_DRIVER_YIELD: Duration = Duration::from_micros(100);
-/// Default number of polls after which control goes back to the host runtime.
-pub const DEFAULT_MAX_POLLS_PER_YIELD: u32 = 61;
-/// Default slow-poll threshold: polls at least this long count as slow in
-/// [`QueueStats::slow_polls`](crate::QueueStats::slow_polls).
-pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
-
-/// Tunables shared by the executor's layers.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) sched_latency: Duration,
-    pub(crate) min_slice: Duration,
-    pub(crate) driver_yield: Duration,
-    pub(crate) deferred_host_yield: bool,
-    pub(crate) max_polls_per_yield: u32,
-    pub(crate) panic_on_task_panic: bool,
-    pub(crate) statistics: bool,
-    pub(crate) slow_poll: Duration,
-}
 
 /// Builds an [`Executor`]: its queues, their weights, and the scheduling tunables.
 ///
@@ -139,16 +101,7 @@ impl<K: QueueKey> ExecutorBuilder<K> {
     pub fn new() -> Self {
         ExecutorBuilder {
             queues: Vec::new(),
-            config: Config {
-                sched_latency: DEFAULT_SCHED_LATENCY,
-                min_slice: DEFAULT_MIN_SLICE,
-                driver_yield: DEFAULT_DRIVER_YIELD,
-                deferred_host_yield: true,
-                max_polls_per_yield: DEFAULT_MAX_POLLS_PER_YIELD,
-                panic_on_task_panic: true,
-                statistics: true,
-                slow_poll: DEFAULT_SLOW_POLL,
-            },
+            config: Config::default(),
             clock: None,
             on_slow_poll: None,
             watchdog: None,
@@ -414,33 +367,8 @@ impl<K: QueueKey> ExecutorBuilder<K> {
                 });
             }
         }
-        if self.config.sched_latency.is_zero() {
-            return Err(BuildError::InvalidDuration {
-                setting: "sched_latency",
-                reason: "must be greater than zero",
-            });
-        }
-        if self.config.min_slice.is_zero() {
-            return Err(BuildError::InvalidDuration {
-                setting: "min_slice",
-                reason: "must be greater than zero",
-            });
-        }
-        if self.config.max_polls_per_yield == 0 {
-            return Err(BuildError::ZeroPollBudget);
-        }
-        if self.config.slow_poll.is_zero() {
-            return Err(BuildError::InvalidDuration {
-                setting: "slow_poll threshold",
-                reason: "must be greater than zero",
-            });
-        }
-        if self.watchdog.as_ref().is_some_and(|(t, _)| t.is_zero()) {
-            return Err(BuildError::InvalidDuration {
-                setting: "watchdog threshold",
-                reason: "must be greater than zero",
-            });
-        }
+        let watchdog_threshold = self.watchdog.as_ref().map(|(threshold, _)| *threshold);
+        self.config.check(watchdog_threshold)?;
         let clock = self.clock.unwrap_or_default();
         let keys: Vec<K> = self.queues.iter().map(|(key, _, _)| key.clone()).collect();
         let directory = Arc::new(Directory::new(keys));

@@ -41,13 +41,15 @@ use std::time::Duration;
 
 use slab::Slab;
 
-use crate::base::clock::Clock;
+use crate::base::clock::{Clock, nanos};
+use crate::base::config::Config;
 use crate::base::directory::Directory;
 use crate::base::error::{ConfigError, UnknownQueue};
+use crate::base::id::Ending;
 use crate::base::key::QueueKey;
 use crate::base::picker::{Picker, SliceEnd};
-use crate::builder::{Config, Hooks};
 use crate::join::JoinHandle;
+use crate::observe::Hooks;
 use crate::observe::slow::PollReport;
 use crate::observe::stats::{ExecutorCounters, ExecutorStats, QueueStats, bump};
 use crate::queue::{GroupChoice, QueueHandle, RunQueue, SchedulerPanic, SpawnOptions};
@@ -56,7 +58,7 @@ use crate::runtime::context;
 use crate::runtime::host::HostState;
 use crate::runtime::inbox::Shared;
 use crate::runtime::scheduler::{Scheduler, TaskInfo};
-use crate::runtime::task::{self, Ending, Runnable, TaskMeta};
+use crate::runtime::task::{self, Runnable, TaskMeta};
 use crate::schedulers::RunnableFifo;
 use crate::shutdown::{Shutdown, Stop, Stopped};
 use crate::spawner::Spawner;
@@ -826,7 +828,7 @@ impl Core {
             let slow = elapsed >= self.slow_poll;
             queue.counters.polled(delay, elapsed, slow);
             if slow {
-                let report = PollReport::of(meta, Duration::from_nanos(elapsed));
+                let report = meta.report(Duration::from_nanos(elapsed));
                 self.slow_report.set(Some(Box::new(report)));
             }
         }
@@ -1108,7 +1110,3 @@ impl Drop for Core {
 /// How long dropping the executor waits for a task woken by another thread to
 /// arrive in the inbox before giving up on it.
 const STALLED_DROP_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
-
-pub(crate) fn nanos(duration: std::time::Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
-}

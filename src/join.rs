@@ -9,7 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use crate::runtime::task::{Task, TaskId, UNREGISTERED};
+use crate::base::id::TaskId;
+use crate::runtime::task::{Task, UNREGISTERED};
 
 /// Why a task did not produce its output.
 #[derive(Debug)]

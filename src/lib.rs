@@ -26,14 +26,16 @@ mod spawner;
 mod yielding;
 
 pub use base::clock::{Clock, ManualClock};
+pub use base::config::{
+    DEFAULT_DRIVER_YIELD, DEFAULT_MAX_POLLS_PER_YIELD, DEFAULT_MIN_SLICE, DEFAULT_SCHED_LATENCY,
+    DEFAULT_SLOW_POLL,
+};
 pub use base::error::{BuildError, ConfigError, NoCurrentTask, UnknownQueue};
 pub use base::group::group_id;
 pub use base::histogram::{Bucket, Histogram};
+pub use base::id::TaskId;
 pub use base::key::QueueKey;
-pub use builder::{
-    DEFAULT_DRIVER_YIELD, DEFAULT_MAX_POLLS_PER_YIELD, DEFAULT_MIN_SLICE, DEFAULT_SCHED_LATENCY,
-    DEFAULT_SLOW_POLL, ExecutorBuilder,
-};
+pub use builder::ExecutorBuilder;
 pub use executor::Executor;
 #[cfg(feature = "hyper")]
 pub use hyper_rt::SpawnerExecutor;
@@ -45,7 +47,6 @@ pub use pool::{Pool, PoolBuilder, PoolError};
 pub use queue::{QueueHandle, TaskBuilder, spawn};
 pub use run::RunUntil;
 pub use runtime::scheduler::{ReadyTask, Scheduler, TaskInfo};
-pub use runtime::task::TaskId;
 pub use schedulers::{ArrivalFifo, Edf, GroupFair, LAS, RunnableFifo};
 pub use shutdown::Shutdown;
 pub use spawner::Spawner;

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use crate::base::error::NoCurrentTask;
 use crate::base::group::{GroupState, IdHasher, group_id};
+use crate::base::id::TaskName;
 use crate::executor::Core;
 use crate::join::JoinHandle;
 use crate::observe::stats::QueueCounters;
 use crate::runtime::inbox::Shared;
 use crate::runtime::scheduler::{ReadyTask, Scheduler};
-use crate::runtime::task::{Runnable, TaskName};
+use crate::runtime::task::Runnable;
 
 /// A handle to one queue of an executor, for spawning tasks into it.
 ///

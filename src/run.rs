@@ -40,7 +40,8 @@ use std::task::{Context, Poll, Wake, Waker};
 use atomic_waker::AtomicWaker;
 use pin_project_lite::pin_project;
 
-use crate::executor::{Core, Polling, nanos};
+use crate::base::clock::nanos;
+use crate::executor::{Core, Polling};
 use crate::observe::stats::bump;
 use crate::runtime::host;
 
@@ -335,7 +336,7 @@ impl Core {
                 slot,
             }));
             if let Some(watchdog) = &self.hooks.watchdog {
-                let _watched = watchdog.watch(meta, last);
+                let _watched = watchdog.watch(meta.report(std::time::Duration::ZERO), last);
                 runnable.run();
             } else {
                 runnable.run();

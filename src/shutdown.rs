@@ -40,7 +40,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::executor::{Core, nanos};
+use crate::base::clock::nanos;
+use crate::executor::Core;
 use crate::runtime::inbox::Shared;
 
 /// How to shut an executor down: see [`Executor::shutdown`](crate::Executor::shutdown).

@@ -132,3 +132,8 @@ impl ManualClock {
         self.mock.increment(by.min(room));
     }
 }
+
+/// A duration in nanoseconds, saturating at `u64::MAX` (some 584 years).
+pub(crate) fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}

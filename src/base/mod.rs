@@ -3,9 +3,11 @@
 //! picker and the queue directory.
 
 pub(crate) mod clock;
+pub(crate) mod config;
 pub(crate) mod directory;
 pub(crate) mod error;
 pub(crate) mod group;
 pub(crate) mod histogram;
+pub(crate) mod id;
 pub(crate) mod key;
 pub(crate) mod picker;

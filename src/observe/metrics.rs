@@ -56,7 +56,7 @@ impl Publisher {
                 .collect(),
             published,
             turns: Histogram::default(),
-            interval: interval.map(crate::executor::nanos),
+            interval: interval.map(crate::base::clock::nanos),
             last: 0,
         }
     }

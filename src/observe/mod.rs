@@ -6,3 +6,20 @@ pub(crate) mod metrics;
 pub(crate) mod slow;
 pub(crate) mod stats;
 pub(crate) mod watchdog;
+
+use crate::observe::slow::ReportFn;
+use crate::observe::watchdog::Watchdog;
+
+/// The user's callbacks, with queue keys resolved, and the watchdog, for the
+/// core.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) on_slow_poll: Option<ReportFn>,
+    pub(crate) watchdog: Option<Watchdog>,
+    /// Each queue's key, as `Debug` prints it: its label in exported metrics.
+    #[cfg(feature = "metrics")]
+    pub(crate) queue_names: Vec<String>,
+    /// Publish metrics at the end of a turn this often.
+    #[cfg(feature = "metrics")]
+    pub(crate) metrics_interval: Option<std::time::Duration>,
+}

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::base::directory::Directory;
+use crate::base::id::{TaskId, TaskName};
 use crate::base::key::QueueKey;
-use crate::runtime::task::{TaskId, TaskMeta, TaskName};
 
 /// A poll that took at least the slow-poll threshold, as given to the
 /// callback of [`ExecutorBuilder::on_slow_poll`](crate::ExecutorBuilder::on_slow_poll).
@@ -63,16 +63,6 @@ pub(crate) struct PollReport {
 }
 
 impl PollReport {
-    pub(crate) fn of(meta: &TaskMeta, duration: Duration) -> Self {
-        PollReport {
-            queue: meta.queue,
-            task: meta.id,
-            name: meta.name.clone(),
-            location: meta.location,
-            duration,
-        }
-    }
-
     /// The report as the user sees it, with the queue's key.
     pub(crate) fn with_key<'a, K>(&'a self, key: &'a K) -> SlowPoll<'a, K> {
         SlowPoll {

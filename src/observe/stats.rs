@@ -16,7 +16,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::base::histogram::{Compact, Histogram};
-use crate::runtime::task::Ending;
+use crate::base::id::Ending;
 
 /// A snapshot of an executor's statistics, from
 /// [`Executor::stats`](crate::Executor::stats). Times are on the executor's

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use crate::base::clock::Clock;
 use crate::observe::slow::PollReport;
-use crate::runtime::task::TaskMeta;
 
 /// A stall report callback, with queue keys resolved; runs on the watchdog
 /// thread.
@@ -61,10 +60,9 @@ impl Watchdog {
         })
     }
 
-    /// A poll of `meta`'s task starts, at raw clock reading `started`.
+    /// A poll of `report`'s task starts, at raw clock reading `started`.
     #[inline]
-    fn enter(&self, meta: &TaskMeta, started: u64) {
-        let report = PollReport::of(meta, Duration::ZERO);
+    fn enter(&self, report: PollReport, started: u64) {
         *self
             .beacon
             .task
@@ -81,12 +79,12 @@ impl Watchdog {
         self.beacon.seq.fetch_add(1, Ordering::Release);
     }
 
-    /// Publishes the poll of `meta` that starts at `started`, and its end
+    /// Publishes the poll of `report`'s task that starts at `started`, and its end
     /// when the returned guard is dropped, also when a panic unwinds out
     /// of the poll: otherwise the watchdog would see the executor as
     /// polling while it is idle, and as idle while it polls.
-    pub(crate) fn watch(&self, meta: &TaskMeta, started: u64) -> Watched<'_> {
-        self.enter(meta, started);
+    pub(crate) fn watch(&self, report: PollReport, started: u64) -> Watched<'_> {
+        self.enter(report, started);
         Watched(self)
     }
 }
@@ -120,7 +118,7 @@ fn interval(threshold: Duration) -> Duration {
 }
 
 fn watch(beacon: &Beacon, clock: &Clock, threshold: Duration, report: &StallFn) {
-    let threshold_nanos = crate::executor::nanos(threshold);
+    let threshold_nanos = crate::base::clock::nanos(threshold);
     let mut reported = None;
     while !beacon.stop.load(Ordering::Acquire) {
         std::thread::park_timeout(interval(threshold));

@@ -12,8 +12,9 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 
 use crate::base::group::{FairClock, GroupState};
+use crate::base::id::TaskId;
 use crate::executor::Core;
-use crate::runtime::task::{Runnable, TaskId, TaskMeta};
+use crate::runtime::task::{Runnable, TaskMeta};
 
 /// Orders the runnable tasks of one queue.
 ///
@@ -23,11 +24,11 @@ use crate::runtime::task::{Runnable, TaskId, TaskMeta};
 ///
 /// | scheduler | order | use it for |
 /// |---|---|---|
-/// | [`RunnableFifo`] (default) | when the task became runnable | throughput; a woken task goes to the back |
-/// | [`ArrivalFifo`] | when the task was spawned | old requests first, also across sleeps |
-/// | [`LAS`] | least attained service (per group) | tail latency: short jobs overtake long ones |
-/// | [`Edf`] | earliest deadline | requests with deadlines; others after, FIFO |
-/// | [`GroupFair`] | least weighted service of the group | fairness between tenants / streams |
+/// | [`RunnableFifo`](crate::RunnableFifo) (default) | when the task became runnable | throughput; a woken task goes to the back |
+/// | [`ArrivalFifo`](crate::ArrivalFifo) | when the task was spawned | old requests first, also across sleeps |
+/// | [`LAS`](crate::LAS) | least attained service (per group) | tail latency: short jobs overtake long ones |
+/// | [`Edf`](crate::Edf) | earliest deadline | requests with deadlines; others after, FIFO |
+/// | [`GroupFair`](crate::GroupFair) | least weighted service of the group | fairness between tenants / streams |
 ///
 /// Every built-in operation is O(log n) or better in the queue's runnable tasks.
 ///

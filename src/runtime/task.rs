@@ -41,26 +41,11 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::base::group::{FairClock, GroupState};
+use crate::base::id::{Ending, TaskId, TaskName};
 use crate::executor::Core;
 use crate::join::{JoinError, PanicError, panic_message};
+use crate::observe::slow::PollReport;
 use crate::runtime::inbox::{self, Shared};
-
-/// A task's identity, unique within its executor for the executor's lifetime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TaskId(pub(crate) u64);
-
-impl TaskId {
-    /// The id as a number.
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl std::fmt::Display for TaskId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "task {}", self.0)
-    }
-}
 
 /// Per-task data, stored in the task's allocation.
 ///
@@ -133,6 +118,18 @@ impl TaskMeta {
         }
     }
 
+    /// A report of this task's poll that lasted `duration`, for the
+    /// slow-poll hook and the watchdog.
+    pub(crate) fn report(&self, duration: std::time::Duration) -> PollReport {
+        PollReport {
+            queue: self.queue,
+            task: self.id,
+            name: self.name.clone(),
+            location: self.location,
+            duration,
+        }
+    }
+
     /// The service of the task's group, or the task's own if ungrouped.
     pub(crate) fn group_service(&self) -> u64 {
         match &self.group {
@@ -151,10 +148,6 @@ impl TaskMeta {
         }
     }
 }
-
-/// A task's name: a thin pointer (one word in every task, named or not),
-/// shared with the reports that mention it.
-pub(crate) type TaskName = Arc<String>;
 
 pub(crate) type Runnable = async_task::Runnable<TaskMeta>;
 pub(crate) type Task<T> = async_task::Task<Output<Result<T, JoinError>>, TaskMeta>;
@@ -189,14 +182,6 @@ impl<T> Drop for Output<T> {
             let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
         }
     }
-}
-
-/// How a task ended, as the executor's statistics see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ending {
-    Completed,
-    Cancelled,
-    Panicked,
 }
 
 /// Allocates a task. The returned runnable is scheduled (ready to run); the

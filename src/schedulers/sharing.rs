@@ -37,7 +37,7 @@ use std::time::Duration;
 use super::ReadyTask;
 use super::grouped::{GroupFifos, Sharer};
 use super::keyed::{Keyed, pop_with};
-use crate::runtime::task::TaskId;
+use crate::base::id::TaskId;
 
 /// How a scheduler keys its sharers.
 pub(crate) trait Policy {
@@ -105,7 +105,7 @@ impl<P: Policy> Sharing<P> {
     pub(crate) fn new(policy: P) -> Self {
         Sharing {
             policy,
-            granularity: crate::executor::nanos(DEFAULT_GRANULARITY),
+            granularity: crate::base::clock::nanos(DEFAULT_GRANULARITY),
             heap: BinaryHeap::new(),
             groups: GroupFifos::default(),
             turn: None,
@@ -299,7 +299,7 @@ macro_rules! turn_taking_scheduler {
             /// poll, at the cost of a heap operation per poll.
             pub fn with_granularity(mut self, granularity: std::time::Duration) -> Self {
                 self.inner
-                    .set_granularity(crate::executor::nanos(granularity));
+                    .set_granularity(crate::base::clock::nanos(granularity));
                 self
             }
         }

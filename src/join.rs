@@ -1,131 +1,14 @@
-//! The awaiting side of a task: [`JoinHandle`] and [`JoinError`].
+//! The awaiting side of a task: [`JoinHandle`].
 
-use std::any::Any;
-use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
+use crate::base::error::JoinError;
 use crate::base::id::TaskId;
 use crate::runtime::task::{Task, UNREGISTERED};
-
-/// Why a task did not produce its output.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum JoinError {
-    /// The task was aborted with [`JoinHandle::abort`], cancelled by a
-    /// [`Shutdown::Cancel`](crate::Shutdown::Cancel), or its executor was
-    /// dropped before it finished.
-    Cancelled,
-    /// The task panicked: in a poll, or as its future was dropped (also when
-    /// it was being cancelled).
-    Panic(PanicError),
-}
-
-impl JoinError {
-    /// Whether the task was cancelled.
-    pub fn is_cancelled(&self) -> bool {
-        matches!(self, JoinError::Cancelled)
-    }
-
-    /// Whether the task panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self, JoinError::Panic(_))
-    }
-}
-
-impl fmt::Display for JoinError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            JoinError::Cancelled => f.write_str("task was cancelled"),
-            JoinError::Panic(panic) => write!(f, "task panicked: {panic}"),
-        }
-    }
-}
-
-impl Error for JoinError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            JoinError::Cancelled => None,
-            JoinError::Panic(panic) => Some(panic),
-        }
-    }
-}
-
-/// The panic of a task: its message, and the original payload.
-///
-/// With [`with_panic_on_task_panic(true)`](crate::ExecutorBuilder::with_panic_on_task_panic)
-/// (the default) the original payload is re-raised from the executor's run
-/// future instead, and this error carries the message as its payload.
-pub struct PanicError {
-    message: String,
-    // `Box<dyn Any + Send>` is not `Sync`; the mutex makes the error `Sync`
-    // (so it fits `anyhow` and `Box<dyn Error + Send + Sync>`) without unsafe.
-    // It is only ever locked through `&mut self` or `self`, never contended.
-    payload: Mutex<Box<dyn Any + Send + 'static>>,
-}
-
-impl PanicError {
-    pub(crate) fn new(payload: Box<dyn Any + Send + 'static>) -> Self {
-        let message = panic_message(payload.as_ref());
-        PanicError {
-            message,
-            payload: Mutex::new(payload),
-        }
-    }
-
-    pub(crate) fn from_message(message: String) -> Self {
-        let payload: Box<dyn Any + Send> = Box::new(message.clone());
-        PanicError {
-            message,
-            payload: Mutex::new(payload),
-        }
-    }
-
-    /// The panic message: the `&str` or `String` the task panicked with, or a
-    /// placeholder for other payloads.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// The value the task panicked with, e.g. to re-raise it with
-    /// [`std::panic::resume_unwind`].
-    pub fn into_payload(self) -> Box<dyn Any + Send + 'static> {
-        match self.payload.into_inner() {
-            Ok(payload) => payload,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-}
-
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "Box<dyn Any>".to_owned()
-    }
-}
-
-impl fmt::Display for PanicError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl fmt::Debug for PanicError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PanicError")
-            .field("message", &self.message)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Error for PanicError {}
 
 /// An owned permission to await a task's output, and to abort the task.
 ///
@@ -141,13 +24,10 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Task<T>) -> Self {
-        JoinHandle { task: Some(task) }
-    }
-
-    /// A handle whose task never ran: it resolves to [`JoinError::Cancelled`].
-    pub(crate) fn cancelled() -> Self {
-        JoinHandle { task: None }
+    /// The handle of `task`; of none, a handle whose task never ran: it
+    /// resolves to [`JoinError::Cancelled`].
+    pub(crate) fn of(task: Option<Task<T>>) -> Self {
+        JoinHandle { task }
     }
 
     /// Aborts the task.

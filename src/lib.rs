@@ -21,7 +21,6 @@ mod join;
 mod pool;
 mod queue;
 mod run;
-mod shutdown;
 mod spawner;
 mod yielding;
 
@@ -31,15 +30,17 @@ pub use base::config::{
     DEFAULT_SLOW_POLL,
 };
 pub use base::error::{BuildError, ConfigError, NoCurrentTask, UnknownQueue};
+pub use base::error::{JoinError, PanicError};
 pub use base::group::group_id;
 pub use base::histogram::{Bucket, Histogram};
 pub use base::id::TaskId;
 pub use base::key::QueueKey;
+pub use base::shutdown::Shutdown;
 pub use builder::ExecutorBuilder;
 pub use executor::Executor;
 #[cfg(feature = "hyper")]
 pub use hyper_rt::SpawnerExecutor;
-pub use join::{JoinError, JoinHandle, PanicError};
+pub use join::JoinHandle;
 pub use observe::slow::SlowPoll;
 pub use observe::stats::{ExecutorStats, QueueStats};
 #[cfg(feature = "pool")]
@@ -48,6 +49,5 @@ pub use queue::{QueueHandle, TaskBuilder, spawn};
 pub use run::RunUntil;
 pub use runtime::scheduler::{ReadyTask, Scheduler, TaskInfo};
 pub use schedulers::{ArrivalFifo, Edf, GroupFair, LAS, RunnableFifo};
-pub use shutdown::Shutdown;
 pub use spawner::Spawner;
 pub use yielding::{YieldMaybe, YieldNow, yield_maybe, yield_now};

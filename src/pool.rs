@@ -12,11 +12,12 @@ use std::thread;
 pub use builder::PoolBuilder;
 pub use error::PoolError;
 
+use crate::base::error::panic_message;
 use crate::base::group::group_id;
 use crate::base::key::QueueKey;
+use crate::base::shutdown::Shutdown;
 use crate::builder::ExecutorBuilder;
-use crate::join::{JoinHandle, panic_message};
-use crate::shutdown::Shutdown;
+use crate::join::JoinHandle;
 use crate::spawner::Spawner;
 
 /// A thread-per-core pool: `workers` threads, each running a Tokio

@@ -1,23 +1,18 @@
 //! Queues: the handle users spawn through, and each queue's run queue.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::hash::Hash;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::panic::Location;
 use std::rc::Weak;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::base::error::NoCurrentTask;
-use crate::base::group::{GroupState, IdHasher, group_id};
-use crate::base::id::TaskName;
-use crate::executor::Core;
+use crate::base::group::group_id;
 use crate::join::JoinHandle;
-use crate::observe::stats::QueueCounters;
-use crate::runtime::inbox::Shared;
-use crate::runtime::scheduler::{ReadyTask, Scheduler};
-use crate::runtime::task::Runnable;
+use crate::runtime::Core;
+use crate::runtime::registry::{GroupChoice, SpawnOptions};
 
 /// A handle to one queue of an executor, for spawning tasks into it.
 ///
@@ -64,6 +59,7 @@ impl QueueHandle {
     pub fn current() -> Result<QueueHandle, NoCurrentTask> {
         Core::with_current(Core::polling_queue)
             .flatten()
+            .map(|(core, queue)| QueueHandle::new(core, queue))
             .ok_or(NoCurrentTask)
     }
 
@@ -166,26 +162,6 @@ where
     Ok(QueueHandle::current()?.spawn(future))
 }
 
-/// Which group a new task joins.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) enum GroupChoice {
-    /// The group of the task that spawns it, if any.
-    #[default]
-    Inherit,
-    /// No group.
-    Ungrouped,
-    /// The group with this id.
-    Group(u64),
-}
-
-/// Options of a spawn, gathered by [`TaskBuilder`].
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SpawnOptions {
-    pub(crate) group: GroupChoice,
-    pub(crate) deadline: Option<Duration>,
-    pub(crate) name: Option<TaskName>,
-}
-
 /// Spawns a task with options. From [`QueueHandle::task`] or [`QueueHandle::group`].
 #[derive(Debug, Clone)]
 #[must_use = "a TaskBuilder spawns nothing until `spawn` is called"]
@@ -239,8 +215,10 @@ impl TaskBuilder<'_> {
     {
         let location = Location::caller();
         match self.queue.core.upgrade() {
-            Some(core) => core.spawn(self.queue.queue, future, self.options, location),
-            None => JoinHandle::cancelled(),
+            Some(core) => {
+                JoinHandle::of(core.spawn(self.queue.queue, future, self.options, location))
+            }
+            None => JoinHandle::of(None),
         }
     }
 }
@@ -251,124 +229,5 @@ impl fmt::Debug for QueueHandle {
             .field("queue", &self.queue)
             .field("executor_alive", &(self.core.strong_count() > 0))
             .finish()
-    }
-}
-
-/// The payload of a panic in a user's [`Scheduler`] method.
-///
-/// A scheduler runs in the middle of the executor's bookkeeping (a spawn, a
-/// wake, the end of a poll). A panic unwinding from there would leave a
-/// task half-queued or half-ended: a handle that never resolves, a live
-/// task that is never dropped. So every call into a scheduler is made under
-/// `catch_unwind`, the bookkeeping is finished, and the payload is re-raised
-/// from the run future after the poll in progress (or the next one), whatever
-/// the task panic policy: it is the executor's configuration that failed,
-/// not a task.
-pub(crate) type SchedulerPanic = Box<dyn std::any::Any + Send>;
-
-/// One queue's runnable tasks (held by its scheduler) and its live groups.
-pub(crate) struct RunQueue {
-    pub(crate) scheduler: Box<dyn Scheduler>,
-    /// Tasks held by the scheduler, counted here so that the hot path asks
-    /// `is_empty` without a dynamic call.
-    len: usize,
-    /// Groups with live tasks in this queue.
-    pub(crate) groups: HashMap<u64, Arc<GroupState>, IdHasher>,
-    pub(crate) counters: QueueCounters,
-}
-
-impl RunQueue {
-    pub(crate) fn new(scheduler: Box<dyn Scheduler>) -> Self {
-        RunQueue {
-            scheduler,
-            len: 0,
-            groups: HashMap::default(),
-            counters: QueueCounters::default(),
-        }
-    }
-
-    /// Hands a task to the scheduler. A panic in the scheduler is caught
-    /// and returned (see [`SchedulerPanic`]); the task then either stays
-    /// with the scheduler or, if it was dropped, is cancelled.
-    #[inline]
-    pub(crate) fn push(&mut self, runnable: Runnable) -> Result<(), SchedulerPanic> {
-        // Counted first: a scheduler that panics after keeping the task
-        // must not strand it behind a count of zero (an over-count is
-        // corrected when `pop` finds the scheduler empty).
-        self.len += 1;
-        let scheduler = &mut self.scheduler;
-        catch_unwind(AssertUnwindSafe(|| {
-            scheduler.push(ReadyTask::new(runnable))
-        }))
-    }
-
-    /// Runs `call` on the scheduler, catching a panic (see
-    /// [`SchedulerPanic`]).
-    #[inline]
-    pub(crate) fn tell(
-        &mut self,
-        call: impl FnOnce(&mut dyn Scheduler),
-    ) -> Result<(), SchedulerPanic> {
-        let scheduler = &mut *self.scheduler;
-        catch_unwind(AssertUnwindSafe(|| call(scheduler)))
-    }
-
-    /// The next task of the executor whose thread-safe half is `owner`.
-    ///
-    /// A scheduler is user code, and `ReadyTask` is `Send`: a scheduler may
-    /// hand out a task that another executor gave to it (through a shared
-    /// static, say). Such a task must never run here: its future may be
-    /// `!Send` and belong to another thread, and its bookkeeping to another
-    /// executor. It goes back to its own executor, through that executor's
-    /// inbox, as a wake from another thread would; this executor asks its
-    /// scheduler again.
-    ///
-    /// A panic in the scheduler's `pop` is returned instead (see
-    /// [`SchedulerPanic`]); the count is left alone, since the scheduler
-    /// may still hold the queue's tasks, to hand out at the next pop.
-    #[inline]
-    pub(crate) fn pop(&mut self, owner: &Arc<Shared>) -> Result<Option<Runnable>, SchedulerPanic> {
-        loop {
-            let scheduler = &mut self.scheduler;
-            match catch_unwind(AssertUnwindSafe(|| scheduler.pop()))? {
-                Some(task) => {
-                    let runnable = task.into_runnable();
-                    if !Arc::ptr_eq(&runnable.metadata().shared, owner) {
-                        crate::runtime::inbox::schedule(runnable);
-                        continue;
-                    }
-                    // Saturating: a scheduler may also have lost this
-                    // queue's tasks to another executor.
-                    self.len = self.len.saturating_sub(1);
-                    return Ok(Some(runnable));
-                }
-                None => {
-                    // Only a scheduler that lost tasks gets here; those
-                    // tasks were cancelled when it dropped them, or went
-                    // back to their own executor.
-                    self.len = 0;
-                    return Ok(None);
-                }
-            }
-        }
-    }
-
-    #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Tasks held by the scheduler.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The group named `id`, created if it has no live task yet.
-    pub(crate) fn group(&mut self, id: u64) -> Arc<GroupState> {
-        Arc::clone(
-            self.groups
-                .entry(id)
-                .or_insert_with(|| Arc::new(GroupState::new(id))),
-        )
     }
 }

@@ -15,13 +15,13 @@ use std::sync::atomic::Ordering;
 use crate::base::directory::Directory;
 use crate::base::error::{ConfigError, UnknownQueue};
 use crate::base::key::QueueKey;
+use crate::base::shutdown::Shutdown;
 use crate::join::JoinHandle;
 use crate::runtime::control::Command;
 use crate::runtime::inbox::Shared;
 use crate::runtime::scheduler::Scheduler;
 use crate::runtime::task::{self, TaskMeta};
 use crate::schedulers::RunnableFifo;
-use crate::shutdown::Shutdown;
 
 /// A handle to an [`Executor`](crate::Executor) for any thread: spawns tasks,
 /// changes weights, adds queues and shuts the executor down.
@@ -130,7 +130,7 @@ impl<K: QueueKey> Spawner<K> {
         F::Output: 'static,
     {
         if self.shared.spawns_closed() {
-            return JoinHandle::cancelled();
+            return JoinHandle::of(None);
         }
         let meta = TaskMeta::new(&self.shared, queue, location);
         let (runnable, task) = task::spawn(meta, future);
@@ -140,7 +140,7 @@ impl<K: QueueKey> Spawner<K> {
             refused.metadata().aborted.store(true, Ordering::Relaxed);
             refused.run();
         }
-        JoinHandle::new(task)
+        JoinHandle::of(Some(task))
     }
 
     /// Sets the weight of the queue named `key`; see

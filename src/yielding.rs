@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::executor::Core;
+use crate::runtime::Core;
 
 /// Yields to the executor only if the running task should give up the thread:
 /// its queue's timeslice is over, a task became runnable in a queue that

@@ -11,3 +11,4 @@ pub(crate) mod histogram;
 pub(crate) mod id;
 pub(crate) mod key;
 pub(crate) mod picker;
+pub(crate) mod shutdown;

@@ -21,9 +21,9 @@ use tokio::task::LocalSet;
 
 use super::{Pool, PoolError, Worker};
 use crate::base::key::QueueKey;
+use crate::base::shutdown::Shutdown;
 use crate::builder::ExecutorBuilder;
 use crate::executor::Executor;
-use crate::shutdown::Shutdown;
 use crate::spawner::Spawner;
 
 /// The closure that configures each worker's executor.

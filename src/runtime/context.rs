@@ -15,7 +15,7 @@
 use std::cell::Cell;
 use std::ptr;
 
-use crate::executor::Core;
+use crate::runtime::Core;
 
 thread_local! {
     static CURRENT: Cell<*const Core> = const { Cell::new(ptr::null()) };

@@ -11,9 +11,9 @@
 //! A change takes effect at the next pick of a queue: a new weight sets the
 //! queue's share and the length of its next slice, not of the one running.
 
-use crate::executor::Core;
+use crate::base::shutdown::Shutdown;
+use crate::runtime::Core;
 use crate::runtime::scheduler::Scheduler;
-use crate::shutdown::Shutdown;
 
 /// A change to apply on the executor's thread.
 pub(crate) enum Command {
@@ -65,7 +65,9 @@ impl Core {
     pub(crate) fn add_queue(&self, weight: u32, scheduler: Box<dyn Scheduler>, name: String) {
         let mut sched = self.sched.borrow_mut();
         sched.picker.add_queue(weight);
-        sched.queues.push(crate::queue::RunQueue::new(scheduler));
+        sched
+            .queues
+            .push(crate::runtime::sched::RunQueue::new(scheduler));
         #[cfg(feature = "metrics")]
         self.add_metrics_label(name);
         #[cfg(not(feature = "metrics"))]

@@ -65,7 +65,7 @@ use loom::sync::atomic::{AtomicBool, Ordering};
 #[cfg(all(test, loom))]
 use loom_model::AtomicWaker;
 
-use crate::executor::Core;
+use crate::runtime::Core;
 use crate::runtime::control::Command;
 use crate::runtime::task::Runnable;
 

@@ -6,5 +6,340 @@ pub(crate) mod context;
 pub(crate) mod control;
 pub(crate) mod host;
 pub(crate) mod inbox;
+pub(crate) mod registry;
+pub(crate) mod sched;
 pub(crate) mod scheduler;
+pub(crate) mod stop;
 pub(crate) mod task;
+pub(crate) mod turn;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Weak;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Waker;
+
+use slab::Slab;
+
+use crate::base::clock::{Clock, nanos};
+use crate::base::config::Config;
+use crate::base::picker::Picker;
+use crate::observe::Hooks;
+use crate::observe::slow::PollReport;
+use crate::observe::stats::{ExecutorCounters, ExecutorStats, QueueStats};
+use crate::runtime::host::HostState;
+use crate::runtime::inbox::Shared;
+use crate::runtime::sched::{Polling, RunQueue, Sched};
+use crate::runtime::scheduler::Scheduler;
+use crate::runtime::stop::Stop;
+use crate::runtime::task::{Runnable, TaskMeta};
+
+/// The executor's single-threaded state.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) clock: Clock,
+    pub(crate) config: Config,
+    pub(crate) sched: RefCell<Sched>,
+    /// Wakes that found the scheduling state borrowed (a safety net; see `accept`).
+    wake_buf: RefCell<VecDeque<Runnable>>,
+    /// Aborted tasks waiting to be run once more, to drop their futures.
+    reap: RefCell<Vec<Runnable>>,
+    /// Whether `wake_buf` / `reap` may hold something: one `Cell` read per
+    /// poll instead of two `RefCell` borrows.
+    buffered: Cell<bool>,
+    reap_pending: Cell<bool>,
+    /// Every live task's waker, so that dropping the executor reaches idle tasks.
+    pub(crate) tasks: RefCell<Slab<Waker>>,
+    /// Where the executor is in its shutdown (see `shutdown`).
+    pub(crate) stop: Cell<Stop>,
+    /// The `run` futures waiting for the shutdown to be done.
+    pub(crate) stop_waiters: RefCell<Vec<Waker>>,
+    /// A turn is in progress on this thread (also while dropping).
+    pub(crate) running: Cell<bool>,
+    /// Raw clock reading at the start of the current poll.
+    pub(crate) poll_started: Cell<u64>,
+    /// Raw clock reading at the end of the last poll and the poll's length,
+    /// taken by the task's own future as it returns (the one clock read per
+    /// poll), for the loop to pick up.
+    poll_ended: Cell<Option<(u64, u64)>>,
+    /// Executor-clock nanoseconds as of the last clock read.
+    now: Cell<u64>,
+    /// Raw reading that executor-clock nanoseconds count from.
+    origin: u64,
+    /// Queue and group of the task being polled: where `clockworker::spawn`
+    /// puts a task, and the group a spawned task inherits.
+    polling: Cell<Option<Polling>>,
+    /// Data pointer of the waker the `run_until` future is polled with,
+    /// while it is: with the task's waker, how a nested `run_until` tells
+    /// being awaited from being blocked on (see `RunUntil::poll`).
+    pub(crate) until_waker: Cell<*const ()>,
+    /// The `Rc` this core lives in, for the queue handles made from inside
+    /// a task.
+    this: Weak<Core>,
+    /// The payload of a task panic to re-raise from the run future.
+    pub(crate) panic: Cell<Option<Box<dyn Any + Send>>>,
+    /// Wakers of the run futures currently polling this executor; see `run`.
+    pub(crate) runners: RefCell<Slab<Waker>>,
+    pub(crate) counters: ExecutorCounters,
+    /// Raw clock reading at the start of the current turn, for statistics
+    /// taken during one (while `running`).
+    pub(crate) turn_started: Cell<u64>,
+    /// How long the host has waited, and how the last turn ended.
+    pub(crate) host: HostState,
+    /// Queue delay of the poll in progress, set before it when statistics
+    /// are on (not for the runs that drop aborted tasks, which are no polls).
+    poll_delay: Cell<Option<u64>>,
+    /// The slow-poll threshold, in nanoseconds.
+    slow_poll: u64,
+    /// A slow poll that just ended, for the loop to report (boxed: moved in
+    /// and out of the cell on every poll, it should be one word).
+    slow_report: Cell<Option<Box<PollReport>>>,
+    pub(crate) hooks: Hooks,
+    #[cfg(feature = "metrics")]
+    metrics: RefCell<crate::observe::metrics::Publisher>,
+}
+
+impl Core {
+    pub(crate) fn new(
+        queues: Vec<(u32, Box<dyn Scheduler>)>,
+        config: Config,
+        clock: Clock,
+        hooks: Hooks,
+        this: Weak<Core>,
+    ) -> Self {
+        let weights: Vec<u32> = queues.iter().map(|(weight, _)| *weight).collect();
+        let weights = &weights[..];
+        let origin = clock.raw();
+        let config_slow_poll = config.slow_poll;
+        let picker = Picker::new(
+            weights,
+            nanos(config.sched_latency),
+            nanos(config.min_slice),
+        );
+        Core {
+            shared: Arc::new(Shared::new()),
+            clock,
+            config,
+            sched: RefCell::new(Sched {
+                picker,
+                queues: queues
+                    .into_iter()
+                    .map(|(_, scheduler)| RunQueue::new(scheduler))
+                    .collect(),
+                preempt: false,
+            }),
+            wake_buf: RefCell::new(VecDeque::new()),
+            reap: RefCell::new(Vec::new()),
+            buffered: Cell::new(false),
+            reap_pending: Cell::new(false),
+            tasks: RefCell::new(Slab::new()),
+            stop: Cell::new(Stop::Running),
+            stop_waiters: RefCell::new(Vec::new()),
+            running: Cell::new(false),
+            poll_started: Cell::new(0),
+            poll_ended: Cell::new(None),
+            now: Cell::new(0),
+            origin,
+            polling: Cell::new(None),
+            until_waker: Cell::new(std::ptr::null()),
+            this,
+            panic: Cell::new(None),
+            runners: RefCell::new(Slab::new()),
+            counters: ExecutorCounters::default(),
+            turn_started: Cell::new(origin),
+            host: HostState::new(),
+            poll_delay: Cell::new(None),
+            slow_poll: nanos(config_slow_poll),
+            slow_report: Cell::new(None),
+            #[cfg(feature = "metrics")]
+            metrics: RefCell::new(crate::observe::metrics::Publisher::new(
+                hooks.queue_names.clone(),
+                hooks.metrics_interval,
+            )),
+            hooks,
+        }
+    }
+    /// Runs `f` with this core installed as the thread's current executor.
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        context::enter(self, f)
+    }
+    /// Calls `f` with the executor running a turn on this thread, if any.
+    #[inline]
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+        context::with_current(f)
+    }
+    /// Keeps a panic's payload for the run future to re-raise after the
+    /// poll in progress. The first one is kept; a later one is dropped
+    /// (under `catch_unwind`: a payload may panic on drop too).
+    pub(crate) fn stash_panic(&self, payload: Box<dyn Any + Send>) {
+        match self.panic.take() {
+            None => self.panic.set(Some(payload)),
+            Some(first) => {
+                self.panic.set(Some(first));
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+            }
+        }
+    }
+    /// Executor-clock nanoseconds now (a fresh clock reading).
+    pub(crate) fn now_nanos(&self) -> u64 {
+        self.clock.nanos_between(self.origin, self.clock.raw())
+    }
+    /// Moves the executor clock to `raw` (a turn starts).
+    pub(crate) fn set_now_raw(&self, raw: u64) {
+        self.now.set(self.clock.nanos_between(self.origin, raw));
+    }
+    /// Moves the executor clock forward by a poll's length.
+    #[inline]
+    pub(crate) fn advance_now(&self, elapsed: u64) {
+        self.now.set(self.now.get() + elapsed);
+    }
+    /// Takes the clock reading of the poll that just ended, if its future
+    /// took one (the executor's own future always does).
+    #[inline]
+    pub(crate) fn take_poll_end(&self) -> Option<(u64, u64)> {
+        self.poll_ended.take()
+    }
+    /// Notes the queue and group of the task about to be polled (`None`
+    /// after the poll).
+    #[inline]
+    pub(crate) fn set_polling(&self, polling: Option<Polling>) {
+        self.polling.set(polling);
+    }
+    /// Whether `waker` is the one the executor is polling with right now: the
+    /// polled task's own, or the `run_until` future's between tasks. A
+    /// future polled with any other waker during a turn is polled by
+    /// something else inside the turn (a foreign `block_on`, or a combinator
+    /// that wraps wakers).
+    pub(crate) fn polls_with(&self, waker: &Waker) -> bool {
+        match self.polling.get() {
+            Some(polling) => self
+                .tasks
+                .borrow()
+                .get(polling.slot)
+                .is_some_and(|own| own.data() == waker.data()),
+            None => self.until_waker.get() == waker.data(),
+        }
+    }
+    /// A handle to the queue of the task being polled, if a task is.
+    pub(crate) fn polling_queue(&self) -> Option<(Weak<Core>, usize)> {
+        let polling = self.polling.get()?;
+        Some((self.this.clone(), polling.queue))
+    }
+    pub(crate) fn propagates_panics(&self) -> bool {
+        self.config.panic_on_task_panic
+    }
+    /// A snapshot of the executor-wide statistics.
+    pub(crate) fn stats(&self) -> ExecutorStats {
+        let now = self.clock.raw();
+        let uptime = self.clock.nanos_between(self.origin, now);
+        // Taken during a turn (from a task): the turn so far is busy too.
+        let turn = if self.running.get() {
+            self.clock.nanos_between(self.turn_started.get(), now)
+        } else {
+            0
+        };
+        let live = self.tasks.borrow().len();
+        let sched = self.sched.borrow();
+        let queues = sched.queues.iter().map(|q| (&q.counters, q.len()));
+        self.counters.snapshot(uptime, turn, live, queues)
+    }
+    /// A snapshot of the statistics of the queue at `index`.
+    pub(crate) fn queue_stats(&self, index: usize) -> QueueStats {
+        let sched = self.sched.borrow();
+        let queue = &sched.queues[index];
+        queue
+            .counters
+            .snapshot(sched.picker.weight(index), queue.len())
+    }
+    /// Notes the queue delay of `meta`'s poll, about to start.
+    #[inline]
+    pub(crate) fn set_poll_delay(&self, meta: &TaskMeta) {
+        let since = meta.runnable_since.load(Ordering::Relaxed);
+        self.poll_delay
+            .set(Some(self.now.get().saturating_sub(since)));
+    }
+    /// Tells the slow-poll hook (the user's callback, the `tracing` log) of
+    /// the poll that just ended, if it was slow.
+    #[inline]
+    pub(crate) fn report_slow_poll(&self) {
+        let Some(report) = self.slow_report.take() else {
+            return;
+        };
+        if let Some(callback) = &self.hooks.on_slow_poll {
+            callback(&report);
+        }
+    }
+    /// Publishes the statistics through the `metrics` facade.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics(&self) {
+        let stats = self.stats();
+        let queues: Vec<QueueStats> = (0..self.queue_count())
+            .map(|index| self.queue_stats(index))
+            .collect();
+        let mut publisher = self.metrics.borrow_mut();
+        publisher.last = stats.uptime.as_nanos().try_into().unwrap_or(u64::MAX);
+        publisher.publish(&stats, &queues);
+    }
+    /// Publishes metrics if their interval has passed (at the end of a turn).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn publish_metrics_if_due(&self) {
+        let due = {
+            let publisher = self.metrics.borrow();
+            publisher
+                .interval
+                .is_some_and(|interval| self.now.get().saturating_sub(publisher.last) >= interval)
+        };
+        if due {
+            self.publish_metrics();
+        }
+    }
+    /// Adds a queue's label to the metrics publisher.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn add_metrics_label(&self, name: String) {
+        self.metrics.borrow_mut().add_queue(name);
+    }
+}
+
+impl Drop for Core {
+    /// Ends every live task: wakes them all (so idle ones are scheduled), then
+    /// runs each once with the abort flag set, which drops its future on this
+    /// thread and resolves its handle to `Cancelled`.
+    fn drop(&mut self) {
+        let core = &*self;
+        core.running.set(true);
+        core.stop.set(Stop::Cancelling);
+        core.shared.close_spawns();
+        core.shared.close_commands();
+        core.shared.set_stopped();
+        core.enter(|| {
+            let mut stalled_since = None;
+            loop {
+                let live = core.tasks.borrow().len();
+                if live == 0 && core.shared.is_empty() {
+                    break;
+                }
+                core.cancel_live();
+                if core.tasks.borrow().len() < live {
+                    stalled_since = None;
+                    continue;
+                }
+                // A wake from another thread has marked a task scheduled but
+                // not pushed it into the inbox yet; it lands within moments.
+                // Every task ends through its own future, so a task that never
+                // lands would be a bug: rather than hang, give up after a
+                // generous wait and leak it.
+                let since = *stalled_since.get_or_insert_with(std::time::Instant::now);
+                if since.elapsed() > STALLED_DROP_LIMIT {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+        });
+    }
+}
+
+/// How long dropping the executor waits for a task woken by another thread to
+/// arrive in the inbox before giving up on it.
+const STALLED_DROP_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);

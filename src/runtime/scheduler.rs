@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 
 use crate::base::group::{FairClock, GroupState};
 use crate::base::id::TaskId;
-use crate::executor::Core;
+use crate::runtime::Core;
 use crate::runtime::task::{Runnable, TaskMeta};
 
 /// Orders the runnable tasks of one queue.

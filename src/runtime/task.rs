@@ -40,11 +40,11 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+use crate::base::error::{JoinError, PanicError, panic_message};
 use crate::base::group::{FairClock, GroupState};
 use crate::base::id::{Ending, TaskId, TaskName};
-use crate::executor::Core;
-use crate::join::{JoinError, PanicError, panic_message};
 use crate::observe::slow::PollReport;
+use crate::runtime::Core;
 use crate::runtime::inbox::{self, Shared};
 
 /// Per-task data, stored in the task's allocation.

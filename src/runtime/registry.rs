@@ -1,0 +1,274 @@
+//! The live tasks: the spawn of a task on the executor's thread, the take-in
+//! of one spawned through a `Spawner` (and its handshake with
+//! `JoinHandle::abort`), the end of every poll, and cancellation.
+
+use std::future::Future;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::Waker;
+use std::time::Duration;
+
+use crate::base::clock::nanos;
+use crate::base::id::{Ending, TaskName};
+use crate::runtime::Core;
+use crate::runtime::scheduler::TaskInfo;
+use crate::runtime::task::{self, Runnable, Task, TaskMeta};
+
+/// Which group a new task joins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum GroupChoice {
+    /// The group of the task that spawns it, if any.
+    #[default]
+    Inherit,
+    /// No group.
+    Ungrouped,
+    /// The group with this id.
+    Group(u64),
+}
+
+/// Options of a spawn, gathered by [`TaskBuilder`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SpawnOptions {
+    pub(crate) group: GroupChoice,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) name: Option<TaskName>,
+}
+
+impl Core {
+    /// Spawns a task on the executor's thread and queues it. `None` if
+    /// spawns are refused (the executor is shutting down).
+    pub(crate) fn spawn<F>(
+        &self,
+        queue: usize,
+        future: F,
+        options: SpawnOptions,
+        location: &'static Location<'static>,
+    ) -> Option<Task<F::Output>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        if !self.accepts_local_spawn() {
+            return None;
+        }
+        let group = match options.group {
+            GroupChoice::Inherit => self.polling.get().and_then(|polling| polling.group),
+            GroupChoice::Ungrouped => None,
+            GroupChoice::Group(group) => Some(group),
+        };
+        // Read now, not taken from the poll's start: a deadline counts from
+        // the moment of the spawn.
+        let arrival = self.now_nanos();
+        let mut meta = TaskMeta::new(&self.shared, queue, location);
+        meta.arrival = AtomicU64::new(arrival);
+        meta.deadline = options
+            .deadline
+            .map(|within| arrival.saturating_add(nanos(within)));
+        meta.name = options.name;
+        {
+            let Ok(mut sched) = self.sched.try_borrow_mut() else {
+                // Only a scheduler's own method runs while the scheduling
+                // state is borrowed; its panic is caught and re-raised from
+                // the run future.
+                panic!("a Scheduler must not spawn tasks from its own methods");
+            };
+            let run_queue = &mut sched.queues[queue];
+            run_queue.counters.spawned();
+            meta.group = group.map(|group| {
+                let state = run_queue.group(group);
+                state.live.fetch_add(1, Ordering::Relaxed);
+                state
+            });
+        }
+        // A task spawned here is reachable by no other thread until this
+        // returns its handle: its slot is set as it is created.
+        let mut tasks = self.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        meta.slot = AtomicUsize::new(entry.key());
+        let (runnable, task) = task::spawn(meta, future);
+        entry.insert(runnable.waker());
+        drop(tasks);
+        self.accept(runnable);
+        if !self.running.get() {
+            // Spawned from outside a turn (e.g. by another task of the host):
+            // the run future may be parked.
+            self.shared.wake_host();
+        }
+        Some(task)
+    }
+    /// Takes in a task spawned through a `Spawner` and queues it.
+    pub(super) fn admit(&self, runnable: Runnable) {
+        self.register_remote(&runnable);
+        self.accept(runnable);
+    }
+    /// Takes in a task spawned through a `Spawner`: gives it a slot in the
+    /// live-task index (the executor's drop reaches it through there), stamps
+    /// its arrival, and counts it. Its queue may be one a spawner added after
+    /// this drain looked at the commands: the command is visible now (it was
+    /// queued before the key could be found), so apply it. A queue still
+    /// unknown cannot happen; the task would be cancelled.
+    pub(super) fn register_remote(&self, runnable: &Runnable) {
+        let meta = runnable.metadata();
+        if meta.queue >= self.queue_count() {
+            self.apply_commands();
+            if meta.queue >= self.queue_count() {
+                meta.aborted.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+        let slot = self.tasks.borrow_mut().insert(runnable.waker());
+        // Pairs with `JoinHandle::abort`, which stores `aborted` and then
+        // loads `slot`: either the abort finds the slot (and wakes it), or
+        // `accept`, after this, finds the flag (and reaps the task). The
+        // load here orders `accept`'s relaxed load after the store.
+        meta.slot.store(slot, Ordering::SeqCst);
+        let _ = meta.aborted.load(Ordering::SeqCst);
+        meta.arrival.store(self.now.get(), Ordering::Relaxed);
+        self.sched.borrow_mut().queues[meta.queue]
+            .counters
+            .spawned();
+    }
+    /// Wakes the live task in `slot`, if any: a task whose abort was
+    /// requested from another thread, or one a Tokio resource refused for
+    /// want of budget. The slot's task may have ended since, and the slot
+    /// may now hold another task: that task gets a spurious wake, which
+    /// futures tolerate.
+    pub(crate) fn wake_slot(&self, slot: usize) {
+        let waker = self.tasks.borrow().get(slot).cloned();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+    /// Runs aborted tasks once more, which drops their futures. Returns
+    /// whether there were any.
+    #[inline]
+    pub(crate) fn reap_aborted(&self) -> bool {
+        if !self.reap_pending.replace(false) {
+            return false;
+        }
+        let mut reaped = false;
+        loop {
+            let next = self.reap.borrow_mut().pop();
+            match next {
+                Some(runnable) => {
+                    self.poll_started.set(self.clock.raw());
+                    runnable.run();
+                    reaped = true;
+                }
+                None => {
+                    // Reaping is nobody's poll.
+                    self.poll_ended.set(None);
+                    return reaped;
+                }
+            }
+        }
+    }
+    /// Called by a task's future at the end of every poll: takes the poll's
+    /// one clock reading, charges the poll to the task and its group, tells
+    /// the queue's scheduler, and, if the task ended, frees what it held.
+    pub(crate) fn poll_done(&self, meta: &TaskMeta, ending: Option<Ending>) {
+        let now = self.clock.raw();
+        let elapsed = self.clock.nanos_between(self.poll_started.get(), now);
+        self.poll_ended.set(Some((now, elapsed)));
+        meta.add_service(elapsed);
+        let Ok(mut sched) = self.sched.try_borrow_mut() else {
+            return;
+        };
+        let queue = &mut sched.queues[meta.queue];
+        // A run that cancels the task drops its future unpolled: no poll.
+        let delay = self.poll_delay.take();
+        if let Some(delay) = delay.filter(|_| ending != Some(Ending::Cancelled)) {
+            let slow = elapsed >= self.slow_poll;
+            queue.counters.polled(delay, elapsed, slow);
+            if slow {
+                let report = meta.report(Duration::from_nanos(elapsed));
+                self.slow_report.set(Some(Box::new(report)));
+            }
+        }
+        let info = TaskInfo::of(meta);
+        let told = queue.tell(|scheduler| scheduler.polled(&info, elapsed, ending.is_some()));
+        let Some(ending) = ending else {
+            drop(sched);
+            if let Err(panic) = told {
+                self.stash_panic(panic);
+            }
+            return;
+        };
+        queue.counters.ended(ending);
+        let gone_group = meta.group.as_ref().filter(|group| {
+            let last = group.live.fetch_sub(1, Ordering::Relaxed) == 1;
+            if last {
+                queue.groups.remove(&group.id);
+            }
+            last
+        });
+        let told = told.and_then(|()| {
+            queue.tell(|scheduler| {
+                scheduler.task_gone(meta.id);
+                if let Some(group) = gone_group {
+                    scheduler.group_gone(group.id);
+                }
+            })
+        });
+        drop(sched);
+        if let Err(panic) = told {
+            self.stash_panic(panic);
+        }
+        let waker = self
+            .tasks
+            .borrow_mut()
+            .try_remove(meta.slot.load(Ordering::Relaxed));
+        drop(waker);
+    }
+    /// Hands a task that a scheduler dropped back to the executor, which
+    /// cancels it (its abort flag is set): through the fast path during a
+    /// turn, else through the inbox. It is never dropped unrun.
+    pub(crate) fn reap_later(runnable: Runnable) {
+        crate::runtime::inbox::schedule(runnable);
+    }
+    /// Cancels every live task: wakes them all (so that idle ones are
+    /// queued), then runs each once with the abort flag set, which drops its
+    /// future on this thread and resolves its handle to `Cancelled`. A task
+    /// woken by another thread that has not reached the inbox yet is missed;
+    /// it is cancelled when it lands. Returns whether it cancelled anything.
+    pub(crate) fn cancel_live(&self) -> bool {
+        let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
+        wakers.into_iter().for_each(Waker::wake);
+        let mut cancelled = false;
+        while self.cancel_queued() {
+            cancelled = true;
+        }
+        cancelled
+    }
+    /// Runs every queued, woken, aborted and newly spawned task once with
+    /// the abort flag set, which drops their futures. Returns whether it ran
+    /// anything.
+    fn cancel_queued(&self) -> bool {
+        let mut batch: Vec<Runnable> = Vec::new();
+        self.shared.drain(|runnable| batch.push(runnable), |_| {});
+        self.shared.drain_spawns(|runnable| {
+            self.register_remote(&runnable);
+            batch.push(runnable);
+        });
+        batch.extend(self.wake_buf.borrow_mut().drain(..));
+        batch.append(&mut self.reap.borrow_mut());
+        for queue in &mut self.sched.borrow_mut().queues {
+            loop {
+                match queue.pop(&self.shared) {
+                    Ok(Some(runnable)) => batch.push(runnable),
+                    Ok(None) => break,
+                    Err(panic) => {
+                        self.stash_panic(panic);
+                        break;
+                    }
+                }
+            }
+        }
+        let ran = !batch.is_empty();
+        for runnable in batch {
+            runnable.metadata().aborted.store(true, Ordering::Relaxed);
+            runnable.run();
+        }
+        ran
+    }
+}

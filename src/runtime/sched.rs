@@ -1,0 +1,327 @@
+//! The scheduling state: the queue picker and every queue's run queue (its
+//! scheduler, its live groups, its counters), and how a runnable task gets
+//! in (a wake, local or remote) and out (the next task to poll).
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::base::clock::nanos;
+use crate::base::group::{GroupState, IdHasher};
+use crate::base::picker::{Picker, SliceEnd};
+use crate::observe::stats::{QueueCounters, bump};
+use crate::runtime::Core;
+use crate::runtime::inbox::Shared;
+use crate::runtime::scheduler::{ReadyTask, Scheduler};
+use crate::runtime::task::Runnable;
+
+/// The queue and group of the task being polled.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Polling {
+    pub(crate) queue: usize,
+    pub(crate) group: Option<u64>,
+    /// The task's slot in `Core::tasks`, where its waker is.
+    pub(crate) slot: usize,
+}
+
+/// The scheduling state: the picker and the queues' run queues.
+pub(crate) struct Sched {
+    pub(crate) picker: Picker,
+    pub(crate) queues: Vec<RunQueue>,
+    /// A task became runnable in a queue that should run before the current
+    /// slice's queue; the slice ends at the next poll boundary.
+    pub(crate) preempt: bool,
+}
+
+impl Sched {
+    #[inline]
+    fn push(&mut self, runnable: Runnable) -> Result<(), SchedulerPanic> {
+        let queue = runnable.metadata().queue;
+        let was_empty = self.queues[queue].is_empty();
+        let pushed = self.queues[queue].push(runnable);
+        if was_empty && self.picker.wake(queue) {
+            self.preempt = true;
+        }
+        pushed
+    }
+}
+
+/// The payload of a panic in a user's [`Scheduler`] method.
+///
+/// A scheduler runs in the middle of the executor's bookkeeping (a spawn, a
+/// wake, the end of a poll). A panic unwinding from there would leave a
+/// task half-queued or half-ended: a handle that never resolves, a live
+/// task that is never dropped. So every call into a scheduler is made under
+/// `catch_unwind`, the bookkeeping is finished, and the payload is re-raised
+/// from the run future after the poll in progress (or the next one), whatever
+/// the task panic policy: it is the executor's configuration that failed,
+/// not a task.
+pub(crate) type SchedulerPanic = Box<dyn std::any::Any + Send>;
+
+/// One queue's runnable tasks (held by its scheduler) and its live groups.
+pub(crate) struct RunQueue {
+    pub(crate) scheduler: Box<dyn Scheduler>,
+    /// Tasks held by the scheduler, counted here so that the hot path asks
+    /// `is_empty` without a dynamic call.
+    len: usize,
+    /// Groups with live tasks in this queue.
+    pub(crate) groups: HashMap<u64, Arc<GroupState>, IdHasher>,
+    pub(crate) counters: QueueCounters,
+}
+
+impl RunQueue {
+    pub(crate) fn new(scheduler: Box<dyn Scheduler>) -> Self {
+        RunQueue {
+            scheduler,
+            len: 0,
+            groups: HashMap::default(),
+            counters: QueueCounters::default(),
+        }
+    }
+
+    /// Hands a task to the scheduler. A panic in the scheduler is caught
+    /// and returned (see [`SchedulerPanic`]); the task then either stays
+    /// with the scheduler or, if it was dropped, is cancelled.
+    #[inline]
+    pub(crate) fn push(&mut self, runnable: Runnable) -> Result<(), SchedulerPanic> {
+        // Counted first: a scheduler that panics after keeping the task
+        // must not strand it behind a count of zero (an over-count is
+        // corrected when `pop` finds the scheduler empty).
+        self.len += 1;
+        let scheduler = &mut self.scheduler;
+        catch_unwind(AssertUnwindSafe(|| {
+            scheduler.push(ReadyTask::new(runnable))
+        }))
+    }
+
+    /// Runs `call` on the scheduler, catching a panic (see
+    /// [`SchedulerPanic`]).
+    #[inline]
+    pub(crate) fn tell(
+        &mut self,
+        call: impl FnOnce(&mut dyn Scheduler),
+    ) -> Result<(), SchedulerPanic> {
+        let scheduler = &mut *self.scheduler;
+        catch_unwind(AssertUnwindSafe(|| call(scheduler)))
+    }
+
+    /// The next task of the executor whose thread-safe half is `owner`.
+    ///
+    /// A scheduler is user code, and `ReadyTask` is `Send`: a scheduler may
+    /// hand out a task that another executor gave to it (through a shared
+    /// static, say). Such a task must never run here: its future may be
+    /// `!Send` and belong to another thread, and its bookkeeping to another
+    /// executor. It goes back to its own executor, through that executor's
+    /// inbox, as a wake from another thread would; this executor asks its
+    /// scheduler again.
+    ///
+    /// A panic in the scheduler's `pop` is returned instead (see
+    /// [`SchedulerPanic`]); the count is left alone, since the scheduler
+    /// may still hold the queue's tasks, to hand out at the next pop.
+    #[inline]
+    pub(crate) fn pop(&mut self, owner: &Arc<Shared>) -> Result<Option<Runnable>, SchedulerPanic> {
+        loop {
+            let scheduler = &mut self.scheduler;
+            match catch_unwind(AssertUnwindSafe(|| scheduler.pop()))? {
+                Some(task) => {
+                    let runnable = task.into_runnable();
+                    if !Arc::ptr_eq(&runnable.metadata().shared, owner) {
+                        crate::runtime::inbox::schedule(runnable);
+                        continue;
+                    }
+                    // Saturating: a scheduler may also have lost this
+                    // queue's tasks to another executor.
+                    self.len = self.len.saturating_sub(1);
+                    return Ok(Some(runnable));
+                }
+                None => {
+                    // Only a scheduler that lost tasks gets here; those
+                    // tasks were cancelled when it dropped them, or went
+                    // back to their own executor.
+                    self.len = 0;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Tasks held by the scheduler.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The group named `id`, created if it has no live task yet.
+    pub(crate) fn group(&mut self, id: u64) -> Arc<GroupState> {
+        Arc::clone(
+            self.groups
+                .entry(id)
+                .or_insert_with(|| Arc::new(GroupState::new(id))),
+        )
+    }
+}
+
+impl Core {
+    /// The fast path of a wake: if the task's executor is running a turn on
+    /// this thread, put the task straight into its queue. Otherwise hand the
+    /// runnable back, for the inbox.
+    #[inline]
+    pub(crate) fn wake_local(runnable: Runnable) -> Result<(), Runnable> {
+        let mut runnable = Some(runnable);
+        Core::with_current(|core| {
+            if let Some(r) = runnable.take_if(|r| Arc::ptr_eq(&core.shared, &r.metadata().shared)) {
+                bump(&core.counters.local_wakes, 1);
+                core.accept(r);
+            }
+        });
+        runnable.map_or(Ok(()), Err)
+    }
+    /// Moves every pending wake into its queue. Aborted tasks are set aside to
+    /// be reaped by the loop. Runs no user code.
+    #[inline]
+    pub(crate) fn drain_wakes(&self) {
+        if self.shared.has_remote_wakes() {
+            let mut wakes = 0;
+            self.shared.drain(
+                |runnable| {
+                    wakes += 1;
+                    self.accept(runnable);
+                },
+                |slot| self.wake_slot(slot),
+            );
+            bump(&self.counters.remote_wakes, wakes);
+            // After the flag was cleared (in `drain`): a command or spawn
+            // queued after these pops notifies again.
+            self.apply_commands();
+            self.shared.drain_spawns(|runnable| self.admit(runnable));
+        }
+        if self.buffered.replace(false) {
+            loop {
+                let next = self.wake_buf.borrow_mut().pop_front();
+                match next {
+                    Some(runnable) => self.accept(runnable),
+                    None => break,
+                }
+            }
+        }
+    }
+    /// Takes a runnable task: into its queue, or, if aborted, into the reap
+    /// list. Runs no user code, so it may run inside a wake.
+    #[inline]
+    pub(super) fn accept(&self, runnable: Runnable) {
+        if runnable.metadata().aborted.load(Ordering::Relaxed) {
+            self.reap.borrow_mut().push(runnable);
+            self.reap_pending.set(true);
+            return;
+        }
+        runnable
+            .metadata()
+            .runnable_since
+            .store(self.now.get(), Ordering::Relaxed);
+        match self.sched.try_borrow_mut() {
+            Ok(mut sched) => {
+                if let Err(panic) = sched.push(runnable) {
+                    drop(sched);
+                    self.stash_panic(panic);
+                }
+            }
+            // Not reachable today (the scheduling state is never borrowed
+            // across user code), but a wake must never panic: buffer it.
+            Err(_) => {
+                self.wake_buf.borrow_mut().push_back(runnable);
+                self.buffered.set(true);
+            }
+        }
+    }
+    /// Charges a poll's nanoseconds to the current slice.
+    #[inline]
+    pub(crate) fn charge(&self, elapsed: u64) {
+        self.sched.borrow_mut().picker.charge(elapsed);
+    }
+    /// The next task to poll: from the current slice's queue, or from the
+    /// queue the picker starts a slice for. `None` when nothing is runnable.
+    #[inline]
+    pub(crate) fn next_runnable(&self) -> Option<Runnable> {
+        let mut sched = self.sched.borrow_mut();
+        let sched = &mut *sched;
+        loop {
+            if let Some(queue) = sched.picker.current() {
+                let end = if sched.queues[queue].is_empty() {
+                    Some(SliceEnd::Empty)
+                } else if sched.preempt {
+                    Some(SliceEnd::Preempted)
+                } else if sched.picker.slice_expired(0) && !sched.picker.renew_if_not_ahead() {
+                    Some(SliceEnd::Expired)
+                } else {
+                    None
+                };
+                match end {
+                    None => match sched.queues[queue].pop(&self.shared) {
+                        Ok(Some(runnable)) => return Some(runnable),
+                        Err(panic) => {
+                            // The loop re-raises it at once; the slice
+                            // stays, for the next turn to pop again.
+                            self.stash_panic(panic);
+                            return None;
+                        }
+                        // The scheduler lost tasks (they were cancelled as it
+                        // dropped them): the queue is empty after all.
+                        Ok(None) => {
+                            sched.picker.end_slice(SliceEnd::Empty);
+                        }
+                    },
+                    Some(end) => {
+                        if end == SliceEnd::Preempted {
+                            sched.queues[queue].counters.preemptions += 1;
+                        }
+                        sched.picker.end_slice(end);
+                    }
+                }
+            }
+            sched.preempt = false;
+            let picked = sched.picker.pick()?;
+            sched.queues[picked].counters.slices += 1;
+        }
+    }
+    /// Whether the running task should yield: the host is due (the turn has
+    /// held the thread for `driver_yield`), its slice is over, or a queue
+    /// that should run first has work. Called by `yield_maybe`, during a poll.
+    pub(crate) fn should_yield(&self) -> bool {
+        let raw = self.clock.raw();
+        let in_poll = self.clock.nanos_between(self.poll_started.get(), raw);
+        // Wakes and spawns taken in here are stamped with this reading, not
+        // the poll's start: a long poll that yields as soon as a task
+        // arrives must not make that task look as if it waited the whole
+        // poll. (The loop moves the clock on by the poll's length after it.)
+        let poll_start = self.now.get();
+        self.now.set(poll_start + in_poll);
+        self.drain_wakes();
+        self.now.set(poll_start);
+        // The host's reactor is the only way a socket's readiness reaches
+        // the executor: waiting for a task to be preempted would never end
+        // when only the host knows that a task should preempt it.
+        let held = self.clock.nanos_between(self.host.held_since.get(), raw);
+        if held >= nanos(self.config.driver_yield) {
+            return true;
+        }
+        let sched = self.sched.borrow();
+        if sched.preempt {
+            return true;
+        }
+        if sched.picker.current().is_none() {
+            // Not inside a slice (e.g. the `run_until` future itself): yield
+            // if any task is waiting for the thread.
+            return sched.picker.runnable() > 0;
+        }
+        sched.picker.slice_expired(in_poll)
+    }
+    /// Whether wakes or cancellations are waiting outside the queues.
+    pub(crate) fn has_pending_work(&self) -> bool {
+        self.reap_pending.get() || self.buffered.get() || self.shared.has_remote_wakes()
+    }
+}

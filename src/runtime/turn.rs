@@ -1,0 +1,244 @@
+//! The executor loop: the future a host runtime polls to run the executor.
+//!
+//! Each poll by the host is a *turn*. A turn:
+//!
+//! 1. polls the `run_until` future if it was woken;
+//! 2. moves pending remote wakes (the inbox) into their queues, which may flag
+//!    the running slice for preemption (wakes from this thread went straight
+//!    into their queues as they happened);
+//! 3. drops the futures of aborted tasks;
+//! 4. asks for the next task (ending the slice when its queue is empty, its
+//!    time is up or it is preempted, and picking the next queue) and polls it;
+//! 5. charges the poll's time to the slice. The clock is read once per poll,
+//!    by the task's own future as it returns (see `Core::poll_done`), which
+//!    also charges the task, its group and tells the queue's scheduler;
+//! 6. ends the turn, handing control back to the host, when no task is
+//!    runnable; when the turn has held the thread for `driver_yield` or made
+//!    `max_polls_per_yield` polls (then it asks the host to poll it again
+//!    after the host's own IO and timers, see `host::yield_to_host`); or when
+//!    the host's cooperative budget is spent (Tokio: the next host poll
+//!    brings a fresh one, see the `host` module).
+//!
+//! `yield_maybe` inside a task checks the same `driver_yield` deadline, so a
+//! task that loops with it gives the thread back to the host in time even
+//! when no other task is waiting: the host's reactor is how the executor
+//! learns that a socket became ready.
+//!
+//! Several run futures may poll one executor (say `run()` spawned on a
+//! `LocalSet` while `run_until` is awaited elsewhere); tasks are run by
+//! whichever is polled. Each keeps its waker in the core's runner list, and
+//! the remote inbox wakes the one that registered last. When a run future
+//! finishes or is dropped, it wakes the others, so that one of them takes over
+//! the inbox.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Context;
+
+use crate::base::clock::nanos;
+use crate::observe::stats::bump;
+use crate::runtime::Core;
+use crate::runtime::host;
+use crate::runtime::sched::Polling;
+
+/// Marks a turn in progress; cleared on every exit, unwinding included.
+pub(crate) struct Running<'a>(&'a Core);
+
+impl<'a> Running<'a> {
+    pub(crate) fn enter(core: &'a Core) -> Self {
+        core.running.set(true);
+        Running(core)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.running.set(false);
+        // Already `None` unless a panic unwound out of a poll's bookkeeping
+        // (a scheduler's callback, say): no later code may see that task
+        // as the one being polled.
+        self.0.set_polling(None);
+    }
+}
+
+impl Core {
+    /// One turn of the loop (see the module documentation). Returns `true` when
+    /// `poll_until` reported the `run_until` future finished.
+    pub(crate) fn turn(
+        &self,
+        cx: &mut Context<'_>,
+        until_woken: &AtomicBool,
+        poll_until: &mut dyn FnMut() -> bool,
+    ) -> bool {
+        bump(&self.counters.turns, 1);
+        let start = self.clock.raw();
+        self.turn_started.set(start);
+        if self.host.reactor_ran.get() {
+            self.host.held_since.set(start);
+        }
+        let (end, last) = self.polls(cx, until_woken, poll_until, start);
+        // After a budget yield the host polls the executor again at once,
+        // maybe without running its reactor (Tokio, with the executor as a
+        // spawned task): the wait for the reactor goes on.
+        self.host.reactor_ran.set(end != TurnEnd::Budget);
+        let held = self.clock.nanos_between(start, last);
+        bump(&self.counters.busy_nanos, held);
+        if self.config.statistics {
+            self.counters.turn_duration.borrow_mut().record(held);
+        }
+        #[cfg(feature = "metrics")]
+        self.publish_metrics_if_due();
+        end == TurnEnd::Finished
+    }
+
+    /// The polls of a turn that started at clock reading `start`. Returns
+    /// why the turn ended, and the latest clock reading.
+    fn polls(
+        &self,
+        cx: &mut Context<'_>,
+        until_woken: &AtomicBool,
+        poll_until: &mut dyn FnMut() -> bool,
+        start: u64,
+    ) -> (TurnEnd, u64) {
+        let clock = &self.clock;
+        let driver_yield = nanos(self.config.driver_yield);
+        let max_polls = self.config.max_polls_per_yield;
+        let mut last = start;
+        self.set_now_raw(last);
+        let mut polls = 0;
+        // The `run_until` future spent the last turn's budget before any
+        // task ran: this turn, tasks go first, or a future that always
+        // spends the budget (an accept loop with a backlog) would starve
+        // them.
+        let mut until_after_tasks = self.host.until_after_tasks.replace(false);
+        loop {
+            if !until_after_tasks && until_woken.load(Ordering::Relaxed) {
+                until_woken.store(false, Ordering::Relaxed);
+                if poll_until() {
+                    return (TurnEnd::Finished, last);
+                }
+                // The `run_until` future is nobody's poll: not charged.
+                last = clock.raw();
+                self.set_now_raw(last);
+                if host::budget_spent() {
+                    // A task polled now would be refused by every Tokio
+                    // resource.
+                    self.host.until_after_tasks.set(true);
+                    bump(&self.counters.budget_yields, 1);
+                    cx.waker().wake_by_ref();
+                    return (TurnEnd::Budget, last);
+                }
+            }
+            self.drain_wakes();
+            if self.stopping() && self.advance_shutdown() {
+                // Cancelling tasks is nobody's poll either.
+                last = clock.raw();
+                self.set_now_raw(last);
+                // A future that panicked as it was dropped reports it on
+                // its handle; a shutdown completes (see `Shutdown`).
+                if let Some(payload) = self.panic.take() {
+                    let _ =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
+                }
+                continue;
+            }
+            if self.reap_aborted() {
+                // Dropping aborted futures is nobody's poll: not charged.
+                // Their `Drop` may have woken tasks: take those wakes too.
+                last = clock.raw();
+                self.set_now_raw(last);
+                // A `Drop` that panicked is that task's panic: re-raised
+                // now, under the same policy as a panic in its poll, not
+                // by some later, unrelated turn.
+                if let Some(payload) = self.panic.take() {
+                    std::panic::resume_unwind(payload);
+                }
+                continue;
+            }
+            let Some(runnable) = self.next_runnable() else {
+                if let Some(payload) = self.panic.take() {
+                    // A scheduler's `pop` panicked.
+                    std::panic::resume_unwind(payload);
+                }
+                if until_after_tasks {
+                    // No task to go first after all.
+                    until_after_tasks = false;
+                    continue;
+                }
+                if self.has_pending_work() {
+                    // A scheduler dropped a task while being asked for one:
+                    // the task waits to be cancelled.
+                    continue;
+                }
+                return (TurnEnd::Idle, last);
+            };
+            until_after_tasks = false;
+            self.poll_started.set(last);
+            let meta = runnable.metadata();
+            let slot = meta.slot.load(Ordering::Relaxed);
+            if self.config.statistics {
+                self.set_poll_delay(meta);
+            }
+            self.set_polling(Some(Polling {
+                queue: meta.queue,
+                group: meta.group.as_ref().map(|g| g.id),
+                slot,
+            }));
+            if let Some(watchdog) = &self.hooks.watchdog {
+                let _watched = watchdog.watch(meta.report(std::time::Duration::ZERO), last);
+                runnable.run();
+            } else {
+                runnable.run();
+            }
+            self.set_polling(None);
+            // The task's future read the clock as it returned.
+            let (now, elapsed) = self.take_poll_end().unwrap_or_else(|| {
+                let now = clock.raw();
+                (now, clock.nanos_between(last, now))
+            });
+            last = now;
+            self.advance_now(elapsed);
+            // Charged before the next drain, so that queues woken meanwhile
+            // join at an average that includes this poll.
+            self.charge(elapsed);
+            if let Some(payload) = self.panic.take() {
+                std::panic::resume_unwind(payload);
+            }
+            self.report_slow_poll();
+            polls += 1;
+            // Measured from when the host last had its reactor run, not
+            // summed over polls: the host waits for all of it, scheduling
+            // work included.
+            let held = clock.nanos_between(self.host.held_since.get(), last);
+            if polls >= max_polls || held >= driver_yield {
+                bump(&self.counters.driver_yields, 1);
+                host::yield_to_host(cx, self.config.deferred_host_yield);
+                return (TurnEnd::Host, last);
+            }
+            if host::budget_spent() {
+                // The task was likely refused by a resource of the host
+                // because the budget ran out, not because it has nothing to
+                // do: runnable again at once (a no-op if it ended or is
+                // queued already; one spurious poll if it really had
+                // nothing to do). The next turn brings a fresh budget.
+                self.wake_slot(slot);
+                bump(&self.counters.budget_yields, 1);
+                cx.waker().wake_by_ref();
+                return (TurnEnd::Budget, last);
+            }
+        }
+    }
+}
+
+/// Why a turn ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TurnEnd {
+    /// The `run_until` future finished.
+    Finished,
+    /// Nothing was runnable: the host polls the executor again when woken.
+    Idle,
+    /// The turn held the thread for `driver_yield` or `max_polls_per_yield`
+    /// polls: handed back to the host, to run its reactor first.
+    Host,
+    /// The host's cooperative budget was spent: handed back for a fresh one.
+    Budget,
+}

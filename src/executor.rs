@@ -43,6 +43,7 @@ use crate::observe::stats::{ExecutorStats, QueueStats};
 use crate::queue::QueueHandle;
 use crate::run::RunUntil;
 use crate::runtime::Core;
+use crate::runtime::control::Command;
 use crate::runtime::scheduler::Scheduler;
 use crate::runtime::stop::Stopped;
 use crate::schedulers::RunnableFifo;
@@ -146,13 +147,8 @@ impl<K: QueueKey> Executor<K> {
     /// assert!(executor.set_weight("compaction", 0).is_err());
     /// ```
     pub fn set_weight(&self, key: K, weight: u32) -> Result<(), ConfigError> {
-        let queue = self.index(&key)?;
-        ConfigError::check_weight(&key, weight)?;
-        self.core
-            .sched
-            .borrow_mut()
-            .picker
-            .set_weight(queue, weight);
+        let queue = self.directory.weight_change(&key, weight)?;
+        self.core.command(Command::SetWeight { queue, weight });
         Ok(())
     }
 
@@ -183,14 +179,16 @@ impl<K: QueueKey> Executor<K> {
         weight: u32,
         scheduler: impl Scheduler,
     ) -> Result<QueueHandle, ConfigError> {
-        ConfigError::check_weight(&key, weight)?;
-        let name = format!("{key:?}");
         let scheduler = Box::new(scheduler);
-        let index = self.directory.add(key, |index| {
-            // Queues a spawner added before this one take their indices first.
-            self.core.apply_commands();
-            debug_assert_eq!(index, self.core.queue_count());
-            self.core.add_queue(weight, scheduler, name);
+        let index = self.directory.add_weighted(key, weight, |index, name| {
+            // Queues a spawner added before this one take their indices
+            // first (`command` applies them).
+            self.core.command(Command::AddQueue {
+                weight,
+                scheduler,
+                name,
+            });
+            debug_assert_eq!(index + 1, self.core.queue_count());
             Ok(())
         })?;
         Ok(QueueHandle::new(Rc::downgrade(&self.core), index))
@@ -218,8 +216,7 @@ impl<K: QueueKey> Executor<K> {
     /// assert!(executor.is_shut_down());
     /// ```
     pub fn shutdown(&self, mode: Shutdown) {
-        self.core.apply_commands();
-        self.core.begin_shutdown(mode);
+        self.core.command(Command::Shutdown(mode));
     }
 
     /// Whether a shutdown has completed: no task is left, and none will be

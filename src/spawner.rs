@@ -147,8 +147,7 @@ impl<K: QueueKey> Spawner<K> {
     /// [`Executor::set_weight`](crate::Executor::set_weight). Applied at the
     /// executor's next poll boundary.
     pub fn set_weight(&self, key: K, weight: u32) -> Result<(), ConfigError> {
-        let queue = self.directory.index(&key)?;
-        ConfigError::check_weight(&key, weight)?;
+        let queue = self.directory.weight_change(&key, weight)?;
         self.command(Command::SetWeight { queue, weight })
     }
 
@@ -166,10 +165,8 @@ impl<K: QueueKey> Spawner<K> {
         weight: u32,
         scheduler: impl Scheduler + Send,
     ) -> Result<(), ConfigError> {
-        ConfigError::check_weight(&key, weight)?;
-        let name = format!("{key:?}");
         let scheduler = Box::new(scheduler);
-        self.directory.add(key, |_| {
+        self.directory.add_weighted(key, weight, |_, name| {
             self.command(Command::AddQueue {
                 weight,
                 scheduler,

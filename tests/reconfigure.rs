@@ -272,3 +272,27 @@ fn a_key_whose_clone_or_hash_panics_in_add_queue_leaves_the_queues_aligned() {
         3
     );
 }
+
+/// Changes apply in the order they were made, whichever side made them: a
+/// weight set on the executor's thread after one a spawner queued wins,
+/// and a queue the executor adds after one a spawner added gets the next
+/// index.
+#[test]
+fn changes_from_both_sides_apply_in_the_order_they_were_made() {
+    let executor = ExecutorBuilder::new().with_queue("a", 1).build().unwrap();
+    let spawner = executor.spawner();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            spawner.set_weight("a", 5).unwrap();
+            spawner.add_queue("b", 2).unwrap();
+        });
+    });
+    executor.set_weight("a", 3).unwrap();
+    executor.add_queue("c", 4).unwrap();
+    let weights: Vec<_> = executor
+        .all_queue_stats()
+        .into_iter()
+        .map(|(key, stats)| (key, stats.weight))
+        .collect();
+    assert_eq!(weights, [("a", 3), ("b", 2), ("c", 4)]);
+}

@@ -67,6 +67,30 @@ impl<K: QueueKey> Directory<K> {
         self.read().keys.clone()
     }
 
+    /// The index of the queue named `key`, for a change of its weight to
+    /// `weight`: refused if the key is unknown or the weight is 0. The one
+    /// check of the `Executor` and of a `Spawner`.
+    pub(crate) fn weight_change(&self, key: &K, weight: u32) -> Result<usize, ConfigError> {
+        let queue = self.index(key)?;
+        ConfigError::check_weight(key, weight)?;
+        Ok(queue)
+    }
+
+    /// Adds a queue named `key` of weight `weight` (refused if 0): `create`
+    /// makes it, given its index and its name (the key as `Debug` prints
+    /// it, its label in exported metrics); see [`add`](Self::add). The one
+    /// path of the `Executor` and of a `Spawner`.
+    pub(crate) fn add_weighted(
+        &self,
+        key: K,
+        weight: u32,
+        create: impl FnOnce(usize, String) -> Result<(), ConfigError>,
+    ) -> Result<usize, ConfigError> {
+        ConfigError::check_weight(&key, weight)?;
+        let name = format!("{key:?}");
+        self.add(key, |index| create(index, name))
+    }
+
     /// Adds a queue named `key` at the next index, if `create` (called with
     /// that index, under the write lock, so that queues are created in index
     /// order) succeeds. Returns the index.

@@ -15,8 +15,10 @@ use crate::base::shutdown::Shutdown;
 use crate::runtime::Core;
 use crate::runtime::scheduler::Scheduler;
 
-/// A change to apply on the executor's thread.
-pub(crate) enum Command {
+/// A change to apply on the executor's thread. Made through a `Spawner`
+/// its scheduler is `Send` (it crosses threads in the command queue); made
+/// through the `Executor` it need not be.
+pub(crate) enum Command<S: ?Sized = dyn Scheduler + Send> {
     /// Give the queue at `queue` a new weight (at least 1: checked by the
     /// caller).
     SetWeight { queue: usize, weight: u32 },
@@ -24,7 +26,7 @@ pub(crate) enum Command {
     /// command order).
     AddQueue {
         weight: u32,
-        scheduler: Box<dyn Scheduler + Send>,
+        scheduler: Box<S>,
         /// The key as `Debug` prints it, for exported metrics.
         name: String,
     },
@@ -37,11 +39,18 @@ impl Core {
     /// moved, not called), so it may run at any drain.
     pub(crate) fn apply_commands(&self) {
         while let Some(command) = self.shared.pop_command() {
-            self.apply(command);
+            self.apply(command.local());
         }
     }
 
-    fn apply(&self, command: Command) {
+    /// Applies a change made on the executor's thread, after those queued
+    /// before it.
+    pub(crate) fn command(&self, command: Command<dyn Scheduler>) {
+        self.apply_commands();
+        self.apply(command);
+    }
+
+    fn apply(&self, command: Command<dyn Scheduler>) {
         match command {
             Command::SetWeight { queue, weight } => {
                 let mut sched = self.sched.borrow_mut();
@@ -62,7 +71,7 @@ impl Core {
     /// first gets a task it is placed at the average virtual runtime of the
     /// runnable queues, like any queue that wakes, so it neither owes nor is
     /// owed anything.
-    pub(crate) fn add_queue(&self, weight: u32, scheduler: Box<dyn Scheduler>, name: String) {
+    fn add_queue(&self, weight: u32, scheduler: Box<dyn Scheduler>, name: String) {
         let mut sched = self.sched.borrow_mut();
         sched.picker.add_queue(weight);
         sched
@@ -77,5 +86,24 @@ impl Core {
     /// Number of queues the executor has applied so far.
     pub(crate) fn queue_count(&self) -> usize {
         self.sched.borrow().queues.len()
+    }
+}
+
+impl Command {
+    /// The command as the executor's thread applies it.
+    fn local(self) -> Command<dyn Scheduler> {
+        match self {
+            Command::SetWeight { queue, weight } => Command::SetWeight { queue, weight },
+            Command::AddQueue {
+                weight,
+                scheduler,
+                name,
+            } => Command::AddQueue {
+                weight,
+                scheduler,
+                name,
+            },
+            Command::Shutdown(mode) => Command::Shutdown(mode),
+        }
     }
 }

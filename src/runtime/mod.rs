@@ -18,7 +18,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Weak;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::Waker;
 
 use slab::Slab;
@@ -34,7 +33,7 @@ use crate::runtime::inbox::Shared;
 use crate::runtime::sched::{Polling, RunQueue, Sched};
 use crate::runtime::scheduler::Scheduler;
 use crate::runtime::stop::Stop;
-use crate::runtime::task::{Runnable, TaskMeta};
+use crate::runtime::task::Runnable;
 
 /// The executor's single-threaded state.
 pub(crate) struct Core {
@@ -190,23 +189,6 @@ impl Core {
     pub(crate) fn set_now_raw(&self, raw: u64) {
         self.now.set(self.clock.nanos_between(self.origin, raw));
     }
-    /// Moves the executor clock forward by a poll's length.
-    #[inline]
-    pub(crate) fn advance_now(&self, elapsed: u64) {
-        self.now.set(self.now.get() + elapsed);
-    }
-    /// Takes the clock reading of the poll that just ended, if its future
-    /// took one (the executor's own future always does).
-    #[inline]
-    pub(crate) fn take_poll_end(&self) -> Option<(u64, u64)> {
-        self.poll_ended.take()
-    }
-    /// Notes the queue and group of the task about to be polled (`None`
-    /// after the poll).
-    #[inline]
-    pub(crate) fn set_polling(&self, polling: Option<Polling>) {
-        self.polling.set(polling);
-    }
     /// Whether `waker` is the one the executor is polling with right now: the
     /// polled task's own, or the `run_until` future's between tasks. A
     /// future polled with any other waker during a turn is polled by
@@ -226,9 +208,6 @@ impl Core {
     pub(crate) fn polling_queue(&self) -> Option<(Weak<Core>, usize)> {
         let polling = self.polling.get()?;
         Some((self.this.clone(), polling.queue))
-    }
-    pub(crate) fn propagates_panics(&self) -> bool {
-        self.config.panic_on_task_panic
     }
     /// A snapshot of the executor-wide statistics.
     pub(crate) fn stats(&self) -> ExecutorStats {
@@ -252,13 +231,6 @@ impl Core {
         queue
             .counters
             .snapshot(sched.picker.weight(index), queue.len())
-    }
-    /// Notes the queue delay of `meta`'s poll, about to start.
-    #[inline]
-    pub(crate) fn set_poll_delay(&self, meta: &TaskMeta) {
-        let since = meta.runnable_since.load(Ordering::Relaxed);
-        self.poll_delay
-            .set(Some(self.now.get().saturating_sub(since)));
     }
     /// Tells the slow-poll hook (the user's callback, the `tracing` log) of
     /// the poll that just ended, if it was slow.
@@ -294,11 +266,6 @@ impl Core {
         if due {
             self.publish_metrics();
         }
-    }
-    /// Adds a queue's label to the metrics publisher.
-    #[cfg(feature = "metrics")]
-    pub(crate) fn add_metrics_label(&self, name: String) {
-        self.metrics.borrow_mut().add_queue(name);
     }
 }
 

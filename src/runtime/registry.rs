@@ -220,12 +220,6 @@ impl Core {
             .try_remove(meta.slot.load(Ordering::Relaxed));
         drop(waker);
     }
-    /// Hands a task that a scheduler dropped back to the executor, which
-    /// cancels it (its abort flag is set): through the fast path during a
-    /// turn, else through the inbox. It is never dropped unrun.
-    pub(crate) fn reap_later(runnable: Runnable) {
-        crate::runtime::inbox::schedule(runnable);
-    }
     /// Cancels every live task: wakes them all (so that idle ones are
     /// queued), then runs each once with the abort flag set, which drops its
     /// future on this thread and resolves its handle to `Cancelled`. A task

@@ -13,7 +13,6 @@ use std::sync::atomic::Ordering;
 
 use crate::base::group::{FairClock, GroupState};
 use crate::base::id::TaskId;
-use crate::runtime::Core;
 use crate::runtime::task::{Runnable, TaskMeta};
 
 /// Orders the runnable tasks of one queue.
@@ -252,7 +251,9 @@ impl Drop for ReadyTask {
     fn drop(&mut self) {
         if let Some(runnable) = self.runnable.take() {
             runnable.metadata().aborted.store(true, Ordering::Relaxed);
-            Core::reap_later(runnable);
+            // Through the fast path during a turn, else through the inbox:
+            // never dropped unrun.
+            crate::runtime::inbox::schedule(runnable);
         }
     }
 }

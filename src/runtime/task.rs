@@ -300,7 +300,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
 /// panics, it re-raises the original payload from its run future, and the
 /// handle keeps the message.
 fn panic_error(meta: &TaskMeta, payload: Box<dyn std::any::Any + Send>) -> PanicError {
-    match with_own_core(meta, |core| core.propagates_panics()) {
+    match with_own_core(meta, |core| core.config.panic_on_task_panic) {
         Some(true) => {
             let error = PanicError::from_message(panic_message(payload.as_ref()));
             with_own_core(meta, |core| core.stash_panic(payload));

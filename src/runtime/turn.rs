@@ -56,7 +56,7 @@ impl Drop for Running<'_> {
         // Already `None` unless a panic unwound out of a poll's bookkeeping
         // (a scheduler's callback, say): no later code may see that task
         // as the one being polled.
-        self.0.set_polling(None);
+        self.0.polling.set(None);
     }
 }
 
@@ -176,9 +176,11 @@ impl Core {
             let meta = runnable.metadata();
             let slot = meta.slot.load(Ordering::Relaxed);
             if self.config.statistics {
-                self.set_poll_delay(meta);
+                let since = meta.runnable_since.load(Ordering::Relaxed);
+                self.poll_delay
+                    .set(Some(self.now.get().saturating_sub(since)));
             }
-            self.set_polling(Some(Polling {
+            self.polling.set(Some(Polling {
                 queue: meta.queue,
                 group: meta.group.as_ref().map(|g| g.id),
                 slot,
@@ -189,14 +191,14 @@ impl Core {
             } else {
                 runnable.run();
             }
-            self.set_polling(None);
+            self.polling.set(None);
             // The task's future read the clock as it returned.
-            let (now, elapsed) = self.take_poll_end().unwrap_or_else(|| {
+            let (now, elapsed) = self.poll_ended.take().unwrap_or_else(|| {
                 let now = clock.raw();
                 (now, clock.nanos_between(last, now))
             });
             last = now;
-            self.advance_now(elapsed);
+            self.now.set(self.now.get() + elapsed);
             // Charged before the next drain, so that queues woken meanwhile
             // join at an average that includes this poll.
             self.charge(elapsed);

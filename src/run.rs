@@ -11,7 +11,6 @@ use atomic_waker::AtomicWaker;
 use pin_project_lite::pin_project;
 
 use crate::runtime::Core;
-use crate::runtime::turn::Running;
 
 pin_project! {
     /// The future returned by [`Executor::run_until`](crate::Executor::run_until)
@@ -40,7 +39,7 @@ pin_project! {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(slot) = this.runner.take() {
-                leave(this.core, slot);
+                this.core.leave_runner(slot);
             }
         }
     }
@@ -86,7 +85,7 @@ impl<F: Future> Future for RunUntil<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let core = *this.core;
-        if core.running.get() {
+        if core.is_running() {
             // Polled inside one of this executor's own tasks: the loop up the
             // stack is running the tasks already.
             let output = this.future.poll(cx);
@@ -98,31 +97,26 @@ impl<F: Future> Future for RunUntil<'_, F> {
             }
             return output;
         }
-        register(core, this.runner, cx.waker());
+        core.register_runner(this.runner, cx.waker());
         this.until.runner.register(cx.waker());
 
         let mut future = this.future;
         let until_waker = &*this.until_waker;
-        core.until_waker.set(until_waker.data());
         let mut output = None;
-        let _running = Running::enter(core);
-        let finished = core.enter(|| {
-            core.turn(cx, &this.until.woken, &mut || {
-                let mut until_cx = Context::from_waker(until_waker);
-                match future.as_mut().poll(&mut until_cx) {
-                    Poll::Ready(value) => {
-                        output = Some(value);
-                        true
-                    }
-                    Poll::Pending => false,
+        let finished = core.run_turn(cx, &this.until.woken, until_waker, &mut || {
+            let mut until_cx = Context::from_waker(until_waker);
+            match future.as_mut().poll(&mut until_cx) {
+                Poll::Ready(value) => {
+                    output = Some(value);
+                    true
                 }
-            })
+                Poll::Pending => false,
+            }
         });
-        drop(_running);
         match (finished, output) {
             (true, Some(value)) => {
                 if let Some(slot) = this.runner.take() {
-                    leave(core, slot);
+                    core.leave_runner(slot);
                 }
                 Poll::Ready(value)
             }
@@ -136,26 +130,3 @@ const NESTED_BLOCK_ON: &str = "an executor's `run_until` or `run` was blocked on
      (a `block_on` or another foreign executor) from inside one of its own tasks, \
      or from the future its `run_until` runs: the thread would block inside the executor, \
      whose other tasks could then never run. Await it instead, or spawn the work as a task";
-
-fn register(core: &Core, slot: &mut Option<usize>, waker: &Waker) {
-    core.shared.register_host(waker);
-    let mut runners = core.runners.borrow_mut();
-    match slot {
-        Some(slot) => {
-            let known = &mut runners[*slot];
-            if !known.will_wake(waker) {
-                known.clone_from(waker);
-            }
-        }
-        None => *slot = Some(runners.insert(waker.clone())),
-    }
-}
-
-fn leave(core: &Core, slot: usize) {
-    let others: Vec<Waker> = {
-        let mut runners = core.runners.borrow_mut();
-        runners.remove(slot);
-        runners.iter().map(|(_, waker)| waker.clone()).collect()
-    };
-    others.into_iter().for_each(Waker::wake);
-}

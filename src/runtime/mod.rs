@@ -209,6 +209,11 @@ impl Core {
         let polling = self.polling.get()?;
         Some((self.this.clone(), polling.queue))
     }
+    /// How many tasks are live: spawned and not ended.
+    pub(crate) fn live_tasks(&self) -> usize {
+        self.tasks.borrow().len()
+    }
+
     /// A snapshot of the executor-wide statistics.
     pub(crate) fn stats(&self) -> ExecutorStats {
         let now = self.clock.raw();

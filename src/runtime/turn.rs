@@ -32,7 +32,7 @@
 //! the inbox.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::Context;
+use std::task::{Context, Waker};
 
 use crate::base::clock::nanos;
 use crate::observe::stats::bump;
@@ -41,10 +41,10 @@ use crate::runtime::host;
 use crate::runtime::sched::Polling;
 
 /// Marks a turn in progress; cleared on every exit, unwinding included.
-pub(crate) struct Running<'a>(&'a Core);
+struct Running<'a>(&'a Core);
 
 impl<'a> Running<'a> {
-    pub(crate) fn enter(core: &'a Core) -> Self {
+    fn enter(core: &'a Core) -> Self {
         core.running.set(true);
         Running(core)
     }
@@ -61,9 +61,59 @@ impl Drop for Running<'_> {
 }
 
 impl Core {
+    /// Whether a turn is in progress on this thread: a run future polled
+    /// now is polled from inside the executor.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.get()
+    }
+
+    /// Enters a run future polled with `waker` in the runner list (`slot`
+    /// is its place there, once it has one), and makes it the host task the
+    /// inbox wakes.
+    pub(crate) fn register_runner(&self, slot: &mut Option<usize>, waker: &Waker) {
+        self.shared.register_host(waker);
+        let mut runners = self.runners.borrow_mut();
+        match slot {
+            Some(slot) => {
+                let known = &mut runners[*slot];
+                if !known.will_wake(waker) {
+                    known.clone_from(waker);
+                }
+            }
+            None => *slot = Some(runners.insert(waker.clone())),
+        }
+    }
+
+    /// Takes a run future that finished or was dropped out of the runner
+    /// list, and wakes the others, so that one of them takes over the inbox.
+    pub(crate) fn leave_runner(&self, slot: usize) {
+        let others: Vec<Waker> = {
+            let mut runners = self.runners.borrow_mut();
+            runners.remove(slot);
+            runners.iter().map(|(_, waker)| waker.clone()).collect()
+        };
+        others.into_iter().for_each(Waker::wake);
+    }
+
+    /// Runs one turn for a run future polled with `cx`, with this core as
+    /// the thread's current executor. `poll_until` polls the `run_until`
+    /// future (with `until_waker`) when `until_woken` says it was woken.
+    /// Returns `true` when it reported the future finished.
+    pub(crate) fn run_turn(
+        &self,
+        cx: &mut Context<'_>,
+        until_woken: &AtomicBool,
+        until_waker: &Waker,
+        poll_until: &mut dyn FnMut() -> bool,
+    ) -> bool {
+        self.until_waker.set(until_waker.data());
+        let _running = Running::enter(self);
+        self.enter(|| self.turn(cx, until_woken, poll_until))
+    }
+
     /// One turn of the loop (see the module documentation). Returns `true` when
     /// `poll_until` reported the `run_until` future finished.
-    pub(crate) fn turn(
+    fn turn(
         &self,
         cx: &mut Context<'_>,
         until_woken: &AtomicBool,

@@ -327,7 +327,7 @@ impl<K: QueueKey> fmt::Debug for Executor<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Executor")
             .field("queues", &self.directory.keys())
-            .field("live_tasks", &self.core.tasks.borrow().len())
+            .field("live_tasks", &self.core.registry.len())
             .finish()
     }
 }

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use crate::base::error::JoinError;
 use crate::base::id::TaskId;
-use crate::runtime::task::{Task, UNREGISTERED};
+use crate::runtime::registry;
+use crate::runtime::task::Task;
 
 /// An owned permission to await a task's output, and to abort the task.
 ///
@@ -45,16 +45,9 @@ impl<T> JoinHandle<T> {
             let meta = task.metadata();
             // The executor wakes the task (it holds a waker for every live
             // task), so an idle task is reaped too. A task spawned through a
-            // `Spawner` may not have a slot yet: `SeqCst` on both sides
-            // (here: store the flag, load the slot; in `Core::register`:
-            // store the slot, load the flag) means that either this finds
-            // the slot, or the executor finds the flag as it takes the task
-            // in, and reaps it then.
-            meta.aborted.store(true, Ordering::SeqCst);
-            let slot = meta.slot.load(Ordering::SeqCst);
-            if slot != UNREGISTERED {
-                meta.shared.request_abort(slot);
-            }
+            // `Spawner` may not have a slot yet: then the executor's take-in
+            // finds the flag (see `Registry::take_in` for the handshake).
+            registry::abort(meta, &meta.shared);
         }
     }
 

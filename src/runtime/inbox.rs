@@ -44,14 +44,17 @@
 //!
 //! The protocol here (the `notified` flag, the spill into `overflow` and the
 //! drain order, the abort requests, the spawn queue racing its close) is
-//! checked by a loom model, `src/inbox/loom_model.rs`, that drives this very
-//! code: under `cfg(all(test, loom))`
+//! checked by a loom model, `src/runtime/inbox/loom_model.rs`, that drives
+//! this very code: under `cfg(all(test, loom))`
 //! the flag is loom's `AtomicBool` and the host waker loom's `AtomicWaker`,
 //! and concurrent-queue switches to loom's atomics by itself. That is why
 //! `Shared` is generic over what it carries (always a [`Runnable`] outside
 //! the model, which pushes plain values and stand-in tasks). The model also
-//! checks, on stand-ins, the handshake between `JoinHandle::abort` and the
-//! executor's take-in of a remote spawn (`Core::register`).
+//! drives the real task registry (`Registry`, in `src/runtime/registry/`,
+//! generic over its task the same way), and with it the handshake between
+//! `JoinHandle::abort` (`registry::abort`) and the executor's take-in of a
+//! remote spawn (`Registry::take_in`, from `Core::register_remote`), on
+//! stand-in tasks whose slot and abort flag are loom atomics.
 
 use std::sync::Arc;
 #[cfg(not(all(test, loom)))]

@@ -30,6 +30,7 @@ use crate::observe::slow::PollReport;
 use crate::observe::stats::{ExecutorCounters, ExecutorStats, QueueStats};
 use crate::runtime::host::HostState;
 use crate::runtime::inbox::Shared;
+use crate::runtime::registry::Registry;
 use crate::runtime::sched::{Polling, RunQueue, Sched};
 use crate::runtime::scheduler::Scheduler;
 use crate::runtime::stop::Stop;
@@ -43,14 +44,13 @@ pub(crate) struct Core {
     pub(crate) sched: RefCell<Sched>,
     /// Wakes that found the scheduling state borrowed (a safety net; see `accept`).
     wake_buf: RefCell<VecDeque<Runnable>>,
-    /// Aborted tasks waiting to be run once more, to drop their futures.
-    reap: RefCell<Vec<Runnable>>,
-    /// Whether `wake_buf` / `reap` may hold something: one `Cell` read per
-    /// poll instead of two `RefCell` borrows.
+    /// Whether `wake_buf` may hold something: one `Cell` read per poll
+    /// instead of a `RefCell` borrow.
     buffered: Cell<bool>,
-    reap_pending: Cell<bool>,
-    /// Every live task's waker, so that dropping the executor reaches idle tasks.
-    pub(crate) tasks: RefCell<Slab<Waker>>,
+    /// Every live task's waker, so that an abort and dropping the executor
+    /// reach idle tasks, and the aborted tasks waiting to be run once more,
+    /// to drop their futures.
+    pub(crate) registry: Registry<Runnable>,
     /// Where the executor is in its shutdown (see `shutdown`).
     pub(crate) stop: Cell<Stop>,
     /// The `run` futures waiting for the shutdown to be done.
@@ -130,10 +130,8 @@ impl Core {
                 preempt: false,
             }),
             wake_buf: RefCell::new(VecDeque::new()),
-            reap: RefCell::new(Vec::new()),
             buffered: Cell::new(false),
-            reap_pending: Cell::new(false),
-            tasks: RefCell::new(Slab::new()),
+            registry: Registry::new(),
             stop: Cell::new(Stop::Running),
             stop_waiters: RefCell::new(Vec::new()),
             running: Cell::new(false),
@@ -197,10 +195,8 @@ impl Core {
     pub(crate) fn polls_with(&self, waker: &Waker) -> bool {
         match self.polling.get() {
             Some(polling) => self
-                .tasks
-                .borrow()
-                .get(polling.slot)
-                .is_some_and(|own| own.data() == waker.data()),
+                .registry
+                .handle_matches(polling.slot, |own| own.data() == waker.data()),
             None => self.until_waker.get() == waker.data(),
         }
     }
@@ -211,7 +207,7 @@ impl Core {
     }
     /// How many tasks are live: spawned and not ended.
     pub(crate) fn live_tasks(&self) -> usize {
-        self.tasks.borrow().len()
+        self.registry.len()
     }
 
     /// A snapshot of the executor-wide statistics.
@@ -224,7 +220,7 @@ impl Core {
         } else {
             0
         };
-        let live = self.tasks.borrow().len();
+        let live = self.registry.len();
         let sched = self.sched.borrow();
         let queues = sched.queues.iter().map(|q| (&q.counters, q.len()));
         self.counters.snapshot(uptime, turn, live, queues)
@@ -288,12 +284,12 @@ impl Drop for Core {
         core.enter(|| {
             let mut stalled_since = None;
             loop {
-                let live = core.tasks.borrow().len();
+                let live = core.registry.len();
                 if live == 0 && core.shared.is_empty() {
                     break;
                 }
                 core.cancel_live();
-                if core.tasks.borrow().len() < live {
+                if core.registry.len() < live {
                     stalled_since = None;
                     continue;
                 }

@@ -1,11 +1,19 @@
 //! The live tasks: the spawn of a task on the executor's thread, the take-in
 //! of one spawned through a `Spawner` (and its handshake with
 //! `JoinHandle::abort`), the end of every poll, and cancellation.
+//!
+//! The index of live tasks, the reap list and the steps of these that race
+//! with other threads are [`Registry`] (in `live.rs`), generic so that the
+//! loom model drives them; `Core`'s methods here add the executor's own
+//! bookkeeping (queues, clocks, counters, schedulers) around its calls.
+
+pub(crate) mod live;
+
+pub(crate) use live::{Registry, abort};
 
 use std::future::Future;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::Waker;
 use std::time::Duration;
 
 use crate::base::clock::nanos;
@@ -82,12 +90,10 @@ impl Core {
         }
         // A task spawned here is reachable by no other thread until this
         // returns its handle: its slot is set as it is created.
-        let mut tasks = self.tasks.borrow_mut();
-        let entry = tasks.vacant_entry();
-        meta.slot = AtomicUsize::new(entry.key());
-        let (runnable, task) = task::spawn(meta, future);
-        entry.insert(runnable.waker());
-        drop(tasks);
+        let (runnable, task) = self.registry.insert_local(|slot| {
+            meta.slot = AtomicUsize::new(slot);
+            task::spawn(meta, future)
+        });
         self.accept(runnable);
         if !self.running.get() {
             // Spawned from outside a turn (e.g. by another task of the host):
@@ -116,13 +122,10 @@ impl Core {
                 return;
             }
         }
-        let slot = self.tasks.borrow_mut().insert(runnable.waker());
-        // Pairs with `JoinHandle::abort`, which stores `aborted` and then
-        // loads `slot`: either the abort finds the slot (and wakes it), or
-        // `accept`, after this, finds the flag (and reaps the task). The
-        // load here orders `accept`'s relaxed load after the store.
-        meta.slot.store(slot, Ordering::SeqCst);
-        let _ = meta.aborted.load(Ordering::SeqCst);
+        // The executor's half of the handshake with `JoinHandle::abort`:
+        // either the abort finds the slot (and wakes it), or `accept`, after
+        // this, finds the flag (and reaps the task).
+        self.registry.take_in(runnable);
         meta.arrival.store(self.now.get(), Ordering::Relaxed);
         self.sched.borrow_mut().queues[meta.queue]
             .counters
@@ -133,35 +136,23 @@ impl Core {
     /// want of budget. The slot's task may have ended since, and the slot
     /// may now hold another task: that task gets a spurious wake, which
     /// futures tolerate.
+    #[inline]
     pub(crate) fn wake_slot(&self, slot: usize) {
-        let waker = self.tasks.borrow().get(slot).cloned();
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        self.registry.wake_slot(slot);
     }
     /// Runs aborted tasks once more, which drops their futures. Returns
     /// whether there were any.
     #[inline]
     pub(crate) fn reap_aborted(&self) -> bool {
-        if !self.reap_pending.replace(false) {
+        let Some(reaped) = self
+            .registry
+            .run_reaped(|| self.poll_started.set(self.clock.raw()))
+        else {
             return false;
-        }
-        let mut reaped = false;
-        loop {
-            let next = self.reap.borrow_mut().pop();
-            match next {
-                Some(runnable) => {
-                    self.poll_started.set(self.clock.raw());
-                    runnable.run();
-                    reaped = true;
-                }
-                None => {
-                    // Reaping is nobody's poll.
-                    self.poll_ended.set(None);
-                    return reaped;
-                }
-            }
-        }
+        };
+        // Reaping is nobody's poll.
+        self.poll_ended.set(None);
+        reaped
     }
     /// Called by a task's future at the end of every poll: takes the poll's
     /// one clock reading, charges the poll to the task and its group, tells
@@ -214,11 +205,7 @@ impl Core {
         if let Err(panic) = told {
             self.stash_panic(panic);
         }
-        let waker = self
-            .tasks
-            .borrow_mut()
-            .try_remove(meta.slot.load(Ordering::Relaxed));
-        drop(waker);
+        self.registry.end(meta);
     }
     /// Cancels every live task: wakes them all (so that idle ones are
     /// queued), then runs each once with the abort flag set, which drops its
@@ -226,13 +213,7 @@ impl Core {
     /// woken by another thread that has not reached the inbox yet is missed;
     /// it is cancelled when it lands. Returns whether it cancelled anything.
     pub(crate) fn cancel_live(&self) -> bool {
-        let wakers: Vec<Waker> = self.tasks.borrow().iter().map(|(_, w)| w.clone()).collect();
-        wakers.into_iter().for_each(Waker::wake);
-        let mut cancelled = false;
-        while self.cancel_queued() {
-            cancelled = true;
-        }
-        cancelled
+        self.registry.cancel_live(|| self.cancel_queued())
     }
     /// Runs every queued, woken, aborted and newly spawned task once with
     /// the abort flag set, which drops their futures. Returns whether it ran
@@ -245,7 +226,7 @@ impl Core {
             batch.push(runnable);
         });
         batch.extend(self.wake_buf.borrow_mut().drain(..));
-        batch.append(&mut self.reap.borrow_mut());
+        self.registry.append_reaped(&mut batch);
         for queue in &mut self.sched.borrow_mut().queues {
             loop {
                 match queue.pop(&self.shared) {
@@ -258,11 +239,6 @@ impl Core {
                 }
             }
         }
-        let ran = !batch.is_empty();
-        for runnable in batch {
-            runnable.metadata().aborted.store(true, Ordering::Relaxed);
-            runnable.run();
-        }
-        ran
+        self.registry.cancel(batch)
     }
 }

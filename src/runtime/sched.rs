@@ -21,7 +21,8 @@ use crate::runtime::task::Runnable;
 pub(crate) struct Polling {
     pub(crate) queue: usize,
     pub(crate) group: Option<u64>,
-    /// The task's slot in `Core::tasks`, where its waker is.
+    /// The task's slot in the live-task index (`Core::registry`), where its
+    /// waker is.
     pub(crate) slot: usize,
 }
 
@@ -214,11 +215,9 @@ impl Core {
     /// list. Runs no user code, so it may run inside a wake.
     #[inline]
     pub(super) fn accept(&self, runnable: Runnable) {
-        if runnable.metadata().aborted.load(Ordering::Relaxed) {
-            self.reap.borrow_mut().push(runnable);
-            self.reap_pending.set(true);
+        let Some(runnable) = self.registry.reap_if_aborted(runnable) else {
             return;
-        }
+        };
         runnable
             .metadata()
             .runnable_since
@@ -322,6 +321,6 @@ impl Core {
     }
     /// Whether wakes or cancellations are waiting outside the queues.
     pub(crate) fn has_pending_work(&self) -> bool {
-        self.reap_pending.get() || self.buffered.get() || self.shared.has_remote_wakes()
+        self.registry.reap_pending() || self.buffered.get() || self.shared.has_remote_wakes()
     }
 }

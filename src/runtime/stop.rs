@@ -65,7 +65,7 @@ impl Core {
         if self.stop.get() == Stop::Cancelling {
             acted |= self.cancel_live();
         }
-        if self.tasks.borrow().is_empty() && self.shared.is_empty() {
+        if self.registry.is_empty() && self.shared.is_empty() {
             self.stop.set(Stop::Done);
             self.shared.set_stopped();
             let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());

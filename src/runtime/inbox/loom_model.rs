@@ -12,7 +12,7 @@
 //!
 //! # What runs for real, and what is a stand-in
 //!
-//! The model drives the real [`Shared`] (`src/inbox.rs`): its `push`,
+//! The model drives the real [`Shared`] (`src/runtime/inbox.rs`): its `push`,
 //! `request_abort`, `notify`, `has_remote_wakes`, `drain`, `register_host`,
 //! `is_empty`, and for remote spawns `push_spawn`, `close_spawns`,
 //! `spawns_closed` and `drain_spawns`, run unchanged, on loom's
@@ -46,29 +46,50 @@
 //!   executor's side of a shutdown (`begin_shutdown` and `advance_shutdown`)
 //!   and of its drop (`Core::drop`, `cancel_queued`) is re-implemented in
 //!   [`host_spawns`], reduced to the spawn queue.
-//! - **Tasks** (for the abort and drop models) are [`ModelTask`]s: our abort
-//!   flag (`TaskMeta::aborted`) and slot (`TaskMeta::slot`) on loom atomics,
-//!   and the part of async-task's state machine the protocol relies on,
+//! - **The task registry is the real [`Registry`]**
+//!   (`src/runtime/registry/live.rs`), for the abort and drop models: the
+//!   live-task index and its slots (`insert_local`, the take-in of a remote
+//!   spawn `take_in`, `wake_slot`, `end`), the reap-or-queue choice of
+//!   `accept` (`reap_if_aborted`), the reap list (`run_reaped`), and the
+//!   registry's steps of cancellation (`cancel_live`, `append_reaped`,
+//!   `cancel`); and the abort's half of the handshake, [`registry::abort`],
+//!   which `JoinHandle::abort` calls too. `Registry` is generic over the
+//!   task it holds ([`Entry`], with its slot and abort flag behind
+//!   [`EntryMeta`]) for this; in production it holds `Runnable`s.
+//! - **Tasks** (for the abort and drop models) are [`ModelTask`]s, held by
+//!   the registry as [`ModelRunnable`]s and [`ModelWaker`]s: our abort flag
+//!   (`TaskMeta::aborted`) and slot (`TaskMeta::slot`) on loom atomics, and
+//!   the part of async-task's state machine the protocol relies on,
 //!   re-implemented as a contract (a wake of an idle task schedules it,
 //!   once; a wake of a scheduled, running or completed task does not hand
 //!   out a runnable; a run that returns `Pending` reschedules the task if
-//!   it was woken meanwhile). `JoinHandle::abort` is re-implemented in
-//!   `ModelTask::abort`. The executor's side (`register` and `admit`,
-//!   `accept`, `wake_slot`, the reap list, the run that reads the flag,
-//!   `Core::drop`'s loop) is re-implemented in [`Exec`], each step naming
-//!   the function it mirrors. The join state (task state, reference counts,
-//!   output slot, the `JoinHandle`'s waker) is async-task's, an established
-//!   crate (smol's, also under async-executor): we wrote none, so we do not
-//!   model its internals.
+//!   it was woken meanwhile). A run is `TaskFuture::poll`'s choice, reduced
+//!   (read the flag: cancel, or complete or pend as the task says), and its
+//!   end `Core::poll_done`'s call of [`Registry::end`]. `JoinHandle::abort`'s
+//!   `is_finished` check is `ModelTask::abort`. The join state (task state,
+//!   reference counts, output slot, the `JoinHandle`'s waker) is
+//!   async-task's, an established crate (smol's, also under
+//!   async-executor): we wrote none, so we do not model its internals.
+//! - **The executor around the registry** is [`Exec`], a shim: one FIFO
+//!   queue standing in for `Sched` (the queue half of `accept`, and
+//!   `next_runnable`), the record of how each task ended, and the thin
+//!   `Core` methods that call the registry (`admit`, `wake_slot`,
+//!   `reap_aborted`, `poll_done`, `cancel_queued`'s collection of the
+//!   batch, and `Core::drop`'s loop), each naming the function it mirrors.
+//!   A loom thread-local stands in for `Core::with_current`: how a run, and
+//!   a wake on the executor's thread (the fast path), find the executor.
 //! - **`SeqCst` accesses**: loom treats them as `AcqRel`, which is too weak
 //!   for the one place that relies on their total order (the handshake
-//!   between `JoinHandle::abort` and `Core::register`); the model adds a
-//!   `SeqCst` fence there, which loom does model (see [`seq_cst_order`]).
+//!   between `registry::abort` and `Registry::take_in`); the model's
+//!   [`EntryMeta`] adds a `SeqCst` fence after each half's `SeqCst` store,
+//!   which loom does model (see [`seq_cst_order`]).
 //!
 //! # What is not covered
 //!
 //! - The internals of async-task and atomic-waker (see above), and the
-//!   real `Spawner`, `JoinHandle` and executor code (stand-ins above).
+//!   real `Spawner`, the rest of `JoinHandle`, and the executor code around
+//!   the registry (the shim above): queues and schedulers, clocks and
+//!   counters.
 //! - The `SeqCst` accesses themselves, in the one place where their total
 //!   order matters (see [`seq_cst_order`]): the model checks the protocol
 //!   with a fence standing in for it.
@@ -79,12 +100,14 @@
 //!   that it is taken in). The spawn models carry values, not tasks.
 //! - The command queue (`push_command`, `close_commands`,
 //!   `apply_commands`), the `stopped` flag, the drain deadline's thread,
-//!   `register_remote`'s unknown-queue path, and `Spawner::shutdown`
+//!   `Core::register_remote`'s unknown-queue path and its counters, and
+//!   `Spawner::shutdown`
 //!   closing the spawn queue from another thread (the models close it on
 //!   the executor's thread; it is the same `close`).
-//! - Slot reuse: the model never reuses a slot, so an abort request that
-//!   names a freed slot finds no task; in production it may find another
-//!   task there, which gets a spurious wake.
+//! - Slot reuse: the registry's slab would reuse a freed slot, but no model
+//!   frees a slot before it takes in its last task, so an abort request
+//!   that names a freed slot finds no task; in production it may find
+//!   another task there, which gets a spurious wake.
 //! - The fast path (wakes on the executor's thread go straight into the
 //!   queues: single-threaded code) and the schedulers.
 //! - `Core::drop`'s give-up path (it stops waiting for a wake that never
@@ -99,7 +122,8 @@
 //!   bound only.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
+use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Wake, Waker};
 
@@ -108,6 +132,8 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 
 use super::Shared;
+use crate::runtime::registry::live::{Entry, EntryMeta};
+use crate::runtime::registry::{self, Registry};
 use crate::runtime::task::UNREGISTERED;
 
 /// What `Shared::host` is under loom: `loom::future::AtomicWaker` with
@@ -186,7 +212,7 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 /// One poll of the executor's run future by the host, reduced to what
 /// touches the inbox (`RunUntil::poll` and `Core::polls` in `src/run.rs`):
 /// register the host waker (`register` → `Shared::register_host`), then
-/// loop: `Core::drain_wakes` (`src/executor.rs`: if `has_remote_wakes`,
+/// loop: `Core::drain_wakes` (`src/runtime/sched.rs`: if `has_remote_wakes`,
 /// drain the wakes and abort requests, then, after `apply_commands` (no
 /// commands in these models), the remote spawns), run what is runnable
 /// (`next`, returns `false` when nothing is), and with nothing to run, end
@@ -339,7 +365,7 @@ fn spill_into_overflow_capacity_2() {
 /// runnable") is off for such wakes, and only under a burst of more than
 /// `INBOX_CAPACITY` (1024) remote wakes racing a drain.
 #[test]
-#[ignore = "known limitation, see the module docs of src/inbox.rs (# Order)"]
+#[ignore = "known limitation, see the module docs of src/runtime/inbox.rs (# Order)"]
 fn spill_keeps_per_thread_order() {
     model(|| {
         let got = wakes_arrive(1, &[3]);
@@ -547,11 +573,15 @@ const COMPLETED: usize = 4;
 /// reduced to its contract: a wake of an idle task sets `SCHEDULED` and
 /// hands over the one runnable; a wake of a scheduled or completed task does
 /// nothing; a wake of a running task sets `SCHEDULED` and leaves the
-/// rescheduling to the end of the run ([`Exec::pend`]); a run swaps
+/// rescheduling to the end of the run ([`ModelTask::pend`]); a run swaps
 /// `SCHEDULED` for `RUNNING`, and completion clears both. Orderings are
 /// async-task's: read-modify-writes `AcqRel`, `is_finished` an `Acquire`
-/// load. `slot` and `aborted` are `TaskMeta::slot` and `TaskMeta::aborted`.
+/// load. `slot` and `aborted` are `TaskMeta::slot` and `TaskMeta::aborted`,
+/// which the real registry code and [`registry::abort`] read and write
+/// through [`EntryMeta`].
 struct ModelTask {
+    /// The task's index in the model's record of endings ([`Exec::endings`]).
+    id: usize,
     slot: AtomicUsize,
     state: AtomicUsize,
     aborted: AtomicBool,
@@ -564,36 +594,9 @@ struct ModelTask {
 type TaskRef = Arc<ModelTask>;
 
 impl ModelTask {
-    /// `count` idle tasks (spawned on the executor's thread, polled once,
-    /// waiting for a wake), in slots `0..count`.
-    fn idle(count: usize) -> Vec<TaskRef> {
-        (0..count)
-            .map(|slot| {
-                Arc::new(ModelTask {
-                    slot: AtomicUsize::new(slot),
-                    state: AtomicUsize::new(0),
-                    aborted: AtomicBool::new(false),
-                    completes: true,
-                })
-            })
-            .collect()
-    }
-
-    /// A task as `task::spawn` returns it to `Spawner::spawn_at`: scheduled
-    /// (its one runnable is the caller's, to push on the spawn queue), not
-    /// registered with the executor yet (`TaskMeta::new`: `UNREGISTERED`).
-    fn spawned(completes: bool) -> TaskRef {
-        Arc::new(ModelTask {
-            slot: AtomicUsize::new(UNREGISTERED),
-            state: AtomicUsize::new(SCHEDULED),
-            aborted: AtomicBool::new(false),
-            completes,
-        })
-    }
-
     /// A waker's `wake`: `Some(runnable)` for the caller to schedule, if
     /// this wake scheduled the task.
-    fn wake(self: &Arc<Self>) -> Option<TaskRef> {
+    fn wake(self: &Arc<Self>) -> Option<ModelRunnable> {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             if state & (SCHEDULED | COMPLETED) != 0 {
@@ -606,7 +609,7 @@ impl ModelTask {
                 Ordering::Acquire,
             ) {
                 Ok(_) if state & RUNNING != 0 => return None,
-                Ok(_) => return Some(Arc::clone(self)),
+                Ok(_) => return Some(ModelRunnable(Arc::clone(self))),
                 Err(actual) => state = actual,
             }
         }
@@ -614,38 +617,86 @@ impl ModelTask {
 
     /// A wake from another thread: `inbox::schedule` finds no executor
     /// running on this thread and pushes the runnable on the inbox.
-    fn wake_remote(self: &Arc<Self>, shared: &Shared<TaskRef>) {
+    fn wake_remote(self: &Arc<Self>, shared: &Shared<ModelRunnable>) {
         if let Some(runnable) = self.wake() {
             shared.push(runnable);
         }
     }
 
-    /// `JoinHandle::abort` (`src/join.rs`): unless finished, set the flag,
-    /// then, if the task has a slot already, ask the executor to wake it.
-    /// Both `SeqCst`, with [`seq_cst_order`] between them: the abort's half
-    /// of the handshake with `Core::register` ([`Exec::register`]).
-    fn abort(&self, shared: &Shared<TaskRef>) {
+    /// `JoinHandle::abort` (`src/join.rs`): unless finished, the real abort
+    /// half of the handshake, [`registry::abort`].
+    fn abort(&self, shared: &Shared<ModelRunnable>) {
         if self.is_finished() {
             return;
         }
-        self.aborted.store(true, Ordering::SeqCst);
-        seq_cst_order();
-        let slot = self.slot.load(Ordering::SeqCst);
-        if slot != UNREGISTERED {
-            shared.request_abort(slot);
-        }
+        registry::abort(self, shared);
     }
 
     /// `JoinHandle::is_finished`.
     fn is_finished(&self) -> bool {
         self.state.load(Ordering::Acquire) & COMPLETED != 0
     }
+
+    /// The end of a run whose future returned `Pending` (async-task's
+    /// `RawTask::run`): clear `RUNNING`; if a wake came during the run
+    /// (`SCHEDULED` is set), schedule the task again (on the executor's
+    /// thread: the fast path, `accept`), else it is idle until its next wake.
+    fn pend(self: Arc<Self>) {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            let new = if state & SCHEDULED != 0 {
+                state & !RUNNING
+            } else {
+                state & !(RUNNING | SCHEDULED)
+            };
+            match self
+                .state
+                .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    if state & SCHEDULED != 0 {
+                        Exec::current().accept(ModelRunnable(self));
+                    }
+                    return;
+                }
+                Err(actual) => state = actual,
+            }
+        }
+    }
+}
+
+/// The accesses the registry and the abort make, on loom's atomics, with
+/// the orderings they ask for; after a `SeqCst` store (the first access of
+/// each half of the handshake, and the only `SeqCst` stores there are),
+/// [`seq_cst_order`].
+impl EntryMeta for ModelTask {
+    fn slot(&self, order: Ordering) -> usize {
+        self.slot.load(order)
+    }
+
+    fn set_slot(&self, slot: usize, order: Ordering) {
+        self.slot.store(slot, order);
+        if order == Ordering::SeqCst {
+            seq_cst_order();
+        }
+    }
+
+    fn aborted(&self, order: Ordering) -> bool {
+        self.aborted.load(order)
+    }
+
+    fn set_aborted(&self, order: Ordering) {
+        self.aborted.store(true, order);
+        if order == Ordering::SeqCst {
+            seq_cst_order();
+        }
+    }
 }
 
 /// Stands in for the single total order of `SeqCst` operations between a
 /// `SeqCst` store and a `SeqCst` load of another atomic, where the code
-/// relies on it (the abort / take-in handshake: `JoinHandle::abort` stores
-/// `aborted` and loads `slot`, `Core::register` stores `slot` and loads
+/// relies on it (the abort / take-in handshake: [`registry::abort`] stores
+/// `aborted` and loads `slot`, [`Registry::take_in`] stores `slot` and loads
 /// `aborted`; the total order forbids both loads reading the old value, the
 /// store-buffering outcome).
 ///
@@ -656,10 +707,71 @@ impl ModelTask {
 /// fails). loom does model `fence(SeqCst)`, and a `SeqCst` fence between
 /// each store and load forbids the same outcome, in the C++20 memory model
 /// that Rust uses, as the `SeqCst` accesses do. So the model keeps the
-/// production orderings and adds this fence on both sides; production code
-/// has no fence.
+/// production orderings and adds this fence on both sides, right after the
+/// store (in `ModelTask`'s [`EntryMeta`]); production code has no fence.
 fn seq_cst_order() {
     loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
+/// A model task's runnable: exists while the task is scheduled, and is
+/// consumed by its run (as a `Runnable` is).
+struct ModelRunnable(TaskRef);
+
+/// What the live-task index keeps of a model task: its waker.
+#[derive(Clone)]
+struct ModelWaker(TaskRef);
+
+impl Entry for ModelRunnable {
+    type Handle = ModelWaker;
+    type Meta = ModelTask;
+
+    fn meta(&self) -> &ModelTask {
+        &self.0
+    }
+
+    fn handle(&self) -> ModelWaker {
+        ModelWaker(Arc::clone(&self.0))
+    }
+
+    /// The registry wakes on the executor's thread only (an abort request,
+    /// the drop): `inbox::schedule` takes the fast path, `Core::wake_local`,
+    /// into `accept`.
+    fn wake(handle: ModelWaker) {
+        if let Some(runnable) = handle.0.wake() {
+            Exec::current().accept(runnable);
+        }
+    }
+
+    /// `Runnable::run`: `TaskFuture::poll` (`src/runtime/task.rs`) reads the
+    /// abort flag, relaxed, and drops the future unpolled if it is set; else
+    /// it polls the future, which completes or (if `!completes`) returns
+    /// `Pending`. A task that ended frees its slot (`Core::poll_done`, which
+    /// calls [`Registry::end`]) before async-task marks it completed.
+    fn run(self) {
+        let task = self.0;
+        let exec = Exec::current();
+        // Nobody else changes a scheduled task's state.
+        let state = task.state.swap(RUNNING, Ordering::AcqRel);
+        assert_eq!(state, SCHEDULED, "ran a task that was not scheduled");
+        let aborted = task.aborted(Ordering::Relaxed);
+        let slot = task.slot(Ordering::Relaxed);
+        assert!(
+            aborted || !exec.abort_taken.borrow().contains(&slot),
+            "polled after the executor took the abort request"
+        );
+        let ending = if aborted {
+            Ending::Cancelled
+        } else if task.completes {
+            Ending::Completed
+        } else {
+            task.pend();
+            return;
+        };
+        exec.poll_done(&task, ending);
+        // A wake during the run may have set `SCHEDULED`: dropped with
+        // the completion, as async-task does.
+        task.state.swap(COMPLETED, Ordering::AcqRel);
+    }
 }
 
 /// How a task ended.
@@ -671,171 +783,165 @@ enum Ending {
     Cancelled,
 }
 
-/// The executor's single-threaded side.
+loom::thread_local! {
+    /// The executor running on this (loom) thread, as `Core::with_current`
+    /// finds it: how a task's run and a wake on the executor's thread reach
+    /// it. Weak: the model holds the executor.
+    static CURRENT: RefCell<Weak<Exec>> = RefCell::new(Weak::new());
+}
+
+/// The executor's single-threaded side: the real [`Registry`], and the
+/// smallest shim around it: the queue (standing in for `Sched`: one queue,
+/// FIFO) and the model's record of what happened.
 struct Exec {
-    /// `Core::tasks`: the executor's waker of every live task, by slot
-    /// (slots are never reused here).
-    tasks: Vec<Option<TaskRef>>,
-    /// The queue's scheduler (`Sched`), and `Core::reap`.
-    queue: VecDeque<TaskRef>,
-    reap: Vec<TaskRef>,
-    /// How each task ended, if it did, by slot.
-    endings: Vec<Option<Ending>>,
-    /// Whether the executor has taken an abort request for each slot.
-    abort_taken: Vec<bool>,
+    /// `Core::registry`.
+    registry: Registry<ModelRunnable>,
+    /// The queue's scheduler.
+    queue: RefCell<VecDeque<ModelRunnable>>,
+    /// How each task ended, if it did, by task id.
+    endings: RefCell<Vec<Option<Ending>>>,
+    /// The slots whose abort requests the executor has taken (no model
+    /// reuses a slot: each takes in at most one task, after the others).
+    abort_taken: RefCell<BTreeSet<usize>>,
 }
 
 impl Exec {
-    /// An executor whose live tasks are `tasks`, in slots `0..`.
-    fn new(tasks: &[TaskRef]) -> Self {
-        Exec {
-            tasks: tasks.iter().map(|task| Some(Arc::clone(task))).collect(),
-            queue: VecDeque::new(),
-            reap: Vec::new(),
-            endings: vec![None; tasks.len()],
-            abort_taken: vec![false; tasks.len()],
-        }
+    /// An executor without tasks, the current one of this thread
+    /// (`Core::enter`).
+    fn new() -> Rc<Exec> {
+        let exec = Rc::new(Exec {
+            registry: Registry::new(),
+            queue: RefCell::new(VecDeque::new()),
+            endings: RefCell::new(Vec::new()),
+            abort_taken: RefCell::new(BTreeSet::new()),
+        });
+        CURRENT.with(|current| *current.borrow_mut() = Rc::downgrade(&exec));
+        exec
+    }
+
+    /// The executor of this thread; a task runs and the registry wakes only
+    /// there.
+    fn current() -> Rc<Exec> {
+        CURRENT
+            .with(|current| current.borrow().upgrade())
+            .expect("the executor's own work ran off its thread")
+    }
+
+    /// A new task's id, with no ending yet.
+    fn new_id(&self) -> usize {
+        let mut endings = self.endings.borrow_mut();
+        endings.push(None);
+        endings.len() - 1
+    }
+
+    /// `count` idle tasks, spawned on the executor's thread (`Core::spawn`:
+    /// [`Registry::insert_local`]) and since polled once, waiting for a wake
+    /// (so their runnables are gone).
+    fn spawn_idle(&self, count: usize) -> Vec<TaskRef> {
+        (0..count)
+            .map(|_| {
+                let id = self.new_id();
+                let (_polled, task) = self.registry.insert_local(|slot| {
+                    let task = Arc::new(ModelTask {
+                        id,
+                        slot: AtomicUsize::new(slot),
+                        state: AtomicUsize::new(0),
+                        aborted: AtomicBool::new(false),
+                        completes: true,
+                    });
+                    (ModelRunnable(Arc::clone(&task)), task)
+                });
+                task
+            })
+            .collect()
+    }
+
+    /// A task as `task::spawn` returns it to `Spawner::spawn_at`: scheduled
+    /// (its one runnable, `ModelRunnable(task)`, is the caller's, to push on
+    /// the spawn queue), not registered with the executor yet
+    /// (`TaskMeta::new`: `UNREGISTERED`).
+    fn spawned(&self, completes: bool) -> TaskRef {
+        Arc::new(ModelTask {
+            id: self.new_id(),
+            slot: AtomicUsize::new(UNREGISTERED),
+            state: AtomicUsize::new(SCHEDULED),
+            aborted: AtomicBool::new(false),
+            completes,
+        })
     }
 
     fn live(&self) -> usize {
-        self.tasks.iter().flatten().count()
+        self.registry.len()
     }
 
     fn ended(&self) -> usize {
-        self.endings.iter().flatten().count()
+        self.endings.borrow().iter().flatten().count()
     }
 
-    /// `Core::register`, for a task spawned through a `Spawner`
-    /// (`register_remote`): a slot in the live-task index, then the
-    /// executor's half of the handshake with `JoinHandle::abort`: store the
-    /// slot, load the flag, both `SeqCst` (with [`seq_cst_order`] between
-    /// them). The flag is read again, relaxed, by `accept`, right after.
-    fn register(&mut self, task: &TaskRef) {
-        let slot = self.tasks.len();
-        self.tasks.push(Some(Arc::clone(task)));
-        self.endings.push(None);
-        self.abort_taken.push(false);
-        task.slot.store(slot, Ordering::SeqCst);
-        seq_cst_order();
-        let _ = task.aborted.load(Ordering::SeqCst);
+    fn endings(&self) -> Vec<Option<Ending>> {
+        self.endings.borrow().clone()
     }
 
-    /// `Core::admit`: takes in a task drained from the spawn queue.
-    fn admit(&mut self, runnable: TaskRef) {
-        self.register(&runnable);
+    /// `Core::accept`: [`Registry::reap_if_aborted`], else into the queue.
+    fn accept(&self, runnable: ModelRunnable) {
+        if let Some(runnable) = self.registry.reap_if_aborted(runnable) {
+            self.queue.borrow_mut().push_back(runnable);
+        }
+    }
+
+    /// `Core::admit`: takes in a task drained from the spawn queue
+    /// (`register_remote`: [`Registry::take_in`]) and accepts it.
+    fn admit(&self, runnable: ModelRunnable) {
+        self.registry.take_in(&runnable);
         self.accept(runnable);
     }
 
-    /// `Core::accept`: into the reap list if aborted, else into the queue.
-    fn accept(&mut self, runnable: TaskRef) {
-        if runnable.aborted.load(Ordering::Relaxed) {
-            self.reap.push(runnable);
-        } else {
-            self.queue.push_back(runnable);
-        }
+    /// `Core::wake_slot` ([`Registry::wake_slot`]), for an abort request,
+    /// noted so that a later poll of the slot's task fails the model.
+    fn wake_slot(&self, slot: usize) {
+        self.abort_taken.borrow_mut().insert(slot);
+        self.registry.wake_slot(slot);
     }
 
-    /// A wake on the executor's thread during a turn (or the drop): the
-    /// fast path, straight to `accept`.
-    fn wake_local(&mut self, slot: usize) {
-        if let Some(task) = self.tasks[slot].clone() {
-            if let Some(runnable) = task.wake() {
-                self.accept(runnable);
-            }
-        }
+    /// `Core::poll_done` for a task that ended: its ending is recorded (once)
+    /// and its slot freed ([`Registry::end`]).
+    fn poll_done(&self, task: &ModelTask, ending: Ending) {
+        let mut endings = self.endings.borrow_mut();
+        assert_eq!(endings[task.id], None, "a task ended twice");
+        endings[task.id] = Some(ending);
+        drop(endings);
+        self.registry.end(task);
     }
 
-    /// `Core::wake_slot`, for an abort request.
-    fn wake_slot(&mut self, slot: usize) {
-        self.abort_taken[slot] = true;
-        self.wake_local(slot);
-    }
-
-    /// `Runnable::run`: `TaskFuture::poll` (`src/task.rs`) reads the abort
-    /// flag, relaxed, and drops the future unpolled if it is set; else it
-    /// polls the future, which completes or (if `!completes`) returns
-    /// `Pending`. A task that ended frees its slot (`Core::poll_done`).
-    fn run(&mut self, runnable: TaskRef) {
-        let slot = runnable.slot.load(Ordering::Relaxed);
-        // Nobody else changes a scheduled task's state.
-        let state = runnable.state.swap(RUNNING, Ordering::AcqRel);
-        assert_eq!(state, SCHEDULED, "ran a task that was not scheduled");
-        let aborted = runnable.aborted.load(Ordering::Relaxed);
-        assert!(
-            aborted || !self.abort_taken[slot],
-            "polled after the executor took the abort request"
-        );
-        let ending = if aborted {
-            Ending::Cancelled
-        } else if runnable.completes {
-            Ending::Completed
-        } else {
-            self.pend(runnable);
-            return;
-        };
-        assert_eq!(self.endings[slot], None, "a task ended twice");
-        self.endings[slot] = Some(ending);
-        // A wake during the run may have set `SCHEDULED`: dropped with
-        // the completion, as async-task does.
-        runnable.state.swap(COMPLETED, Ordering::AcqRel);
-        self.tasks[slot] = None;
-    }
-
-    /// The end of a run whose future returned `Pending` (async-task's
-    /// `RawTask::run`): clear `RUNNING`; if a wake came during the run
-    /// (`SCHEDULED` is set), schedule the task again (on the executor's
-    /// thread: the fast path), else it is idle until its next wake.
-    fn pend(&mut self, runnable: TaskRef) {
-        let mut state = runnable.state.load(Ordering::Acquire);
-        loop {
-            let new = if state & SCHEDULED != 0 {
-                state & !RUNNING
-            } else {
-                state & !(RUNNING | SCHEDULED)
-            };
-            match runnable.state.compare_exchange_weak(
-                state,
-                new,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    if state & SCHEDULED != 0 {
-                        self.accept(runnable);
-                    }
-                    return;
-                }
-                Err(actual) => state = actual,
-            }
-        }
-    }
-
-    /// Runs what is runnable: first the aborted tasks (`Core::reap_aborted`),
-    /// then the queue (`Core::next_runnable`). Whether it ran anything.
-    fn next(&mut self) -> bool {
-        if let Some(runnable) = self.reap.pop().or_else(|| self.queue.pop_front()) {
-            self.run(runnable);
+    /// Runs what is runnable: first the aborted tasks (`Core::reap_aborted`:
+    /// [`Registry::run_reaped`]), then the queue (`Core::next_runnable`).
+    /// Whether it ran anything.
+    fn next(&self) -> bool {
+        if self.registry.run_reaped(|| {}) == Some(true) {
             return true;
         }
-        false
+        let next = self.queue.borrow_mut().pop_front();
+        match next {
+            Some(runnable) => {
+                runnable.run();
+                true
+            }
+            None => false,
+        }
     }
 
     /// The host: polls until `done`, parking between polls.
-    fn run_until(&mut self, shared: &Shared<TaskRef>, done: impl Fn(&Exec) -> bool) {
+    fn run_until(&self, shared: &Shared<ModelRunnable>, done: impl Fn(&Exec) -> bool) {
         let (host, waker) = Host::new();
         loop {
-            {
-                // The callbacks share the executor, one at a time.
-                let this = RefCell::new(&mut *self);
-                turn(
-                    shared,
-                    &waker,
-                    |runnable| this.borrow_mut().accept(runnable),
-                    |slot| this.borrow_mut().wake_slot(slot),
-                    |runnable| this.borrow_mut().admit(runnable),
-                    || this.borrow_mut().next(),
-                );
-            }
+            turn(
+                shared,
+                &waker,
+                |runnable| self.accept(runnable),
+                |slot| self.wake_slot(slot),
+                |runnable| self.admit(runnable),
+                || self.next(),
+            );
             if done(self) {
                 return;
             }
@@ -845,40 +951,19 @@ impl Exec {
         }
     }
 
-    /// `Core::drop` (`src/executor.rs`), without its give-up path: close
+    /// `Core::drop` (`src/runtime/mod.rs`), without its give-up path: close
     /// the spawn queue, then until no task is live and the inbox and the
-    /// spawn queue are empty, wake every live task (the fast path), then
-    /// `cancel_queued` until it finds nothing (drain the inbox, ignoring
-    /// abort requests; drain the spawns, registering each; take the reap
-    /// list and the queue; run each runnable with the abort flag set), and
-    /// if no task ended, yield and retry.
-    fn drop_executor(&mut self, shared: &Shared<TaskRef>) {
+    /// spawn queue are empty, `Core::cancel_live` ([`Registry::cancel_live`]:
+    /// wake every live task, then [`Exec::cancel_queued`] until it finds
+    /// nothing), and if no task ended, yield and retry.
+    fn drop_executor(&self, shared: &Shared<ModelRunnable>) {
         shared.close_spawns();
         loop {
             let live = self.live();
             if live == 0 && shared.is_empty() {
                 return;
             }
-            for slot in 0..self.tasks.len() {
-                self.wake_local(slot);
-            }
-            loop {
-                let mut batch = Vec::new();
-                shared.drain(|runnable| batch.push(runnable), |_| {});
-                shared.drain_spawns(|runnable| {
-                    self.register(&runnable);
-                    batch.push(runnable);
-                });
-                batch.append(&mut self.reap);
-                batch.extend(self.queue.drain(..));
-                if batch.is_empty() {
-                    break;
-                }
-                for runnable in batch {
-                    runnable.aborted.store(true, Ordering::Relaxed);
-                    self.run(runnable);
-                }
-            }
+            self.registry.cancel_live(|| self.cancel_queued(shared));
             if self.live() < live {
                 continue;
             }
@@ -886,6 +971,22 @@ impl Exec {
             // did nothing) and not pushed it yet.
             thread::yield_now();
         }
+    }
+
+    /// `Core::cancel_queued`: drain the inbox (ignoring abort requests) and
+    /// the spawns (taking each in), take the reap list
+    /// ([`Registry::append_reaped`]) and the queue, and run each with the
+    /// abort flag set ([`Registry::cancel`]).
+    fn cancel_queued(&self, shared: &Shared<ModelRunnable>) -> bool {
+        let mut batch = Vec::new();
+        shared.drain(|runnable| batch.push(runnable), |_| {});
+        shared.drain_spawns(|runnable| {
+            self.registry.take_in(&runnable);
+            batch.push(runnable);
+        });
+        self.registry.append_reaped(&mut batch);
+        batch.extend(self.queue.borrow_mut().drain(..));
+        self.registry.cancel(batch)
     }
 }
 
@@ -897,8 +998,9 @@ impl Exec {
 #[test]
 fn abort_racing_a_remote_wake() {
     model(|| {
-        let shared = Arc::new(Shared::<TaskRef>::new_for_model());
-        let tasks = ModelTask::idle(1);
+        let shared = Arc::new(Shared::<ModelRunnable>::new_for_model());
+        let exec = Exec::new();
+        let tasks = exec.spawn_idle(1);
         let waker = thread::spawn({
             let (shared, task) = (Arc::clone(&shared), Arc::clone(&tasks[0]));
             move || task.wake_remote(&shared)
@@ -907,12 +1009,12 @@ fn abort_racing_a_remote_wake() {
             let (shared, task) = (Arc::clone(&shared), Arc::clone(&tasks[0]));
             move || task.abort(&shared)
         });
-        let mut exec = Exec::new(&tasks);
         // Completed if the remote wake's run came first, else cancelled:
-        // both are right, `Exec::run` checks the rest.
+        // both are right, `ModelRunnable::run` checks the rest.
         exec.run_until(&shared, |exec| exec.live() == 0);
         waker.join().unwrap();
         aborter.join().unwrap();
+        assert_eq!(exec.ended(), 1);
         assert!(tasks[0].is_finished());
         assert!(shared.is_empty(), "a runnable was left in the inbox");
     });
@@ -923,23 +1025,23 @@ fn abort_racing_a_remote_wake() {
 #[test]
 fn abort_of_an_idle_task() {
     model(|| {
-        let shared = Arc::new(Shared::<TaskRef>::new_for_model());
-        let tasks = ModelTask::idle(1);
+        let shared = Arc::new(Shared::<ModelRunnable>::new_for_model());
+        let exec = Exec::new();
+        let tasks = exec.spawn_idle(1);
         let aborter = thread::spawn({
             let (shared, task) = (Arc::clone(&shared), Arc::clone(&tasks[0]));
             move || task.abort(&shared)
         });
-        let mut exec = Exec::new(&tasks);
         exec.run_until(&shared, |exec| exec.live() == 0);
         aborter.join().unwrap();
-        assert_eq!(exec.endings[0], Some(Ending::Cancelled));
+        assert_eq!(exec.endings(), vec![Some(Ending::Cancelled)]);
     });
 }
 
 /// A task spawned through a `Spawner` is aborted at once through its handle
 /// (`spawner.spawn(..).abort()`), racing the executor's take-in of the spawn:
-/// `JoinHandle::abort` (store the flag, load the slot) against
-/// `Core::register` (store the slot, load the flag). The task's future
+/// [`registry::abort`] (store the flag, load the slot) against
+/// [`Registry::take_in`] (store the slot, load the flag). The task's future
 /// never completes: it returns `Pending`, and only the abort wakes it. So
 /// the task ends only if the abort reaches it, through one side of the
 /// handshake or both: the abort finds the slot and sends an abort request
@@ -949,9 +1051,13 @@ fn abort_of_an_idle_task() {
 /// unwoken, the host parked forever: loom reports a deadlock); it is never
 /// polled once the executor has taken the abort request.
 ///
-/// Teeth, checked by hand (at 3 preemptions) by weakening the two halves
-/// in this model (`ModelTask::abort` and `Exec::register`) and nothing
-/// else:
+/// Teeth, checked by hand (at 3 preemptions) by weakening the model's
+/// accesses in `impl EntryMeta for ModelTask` (the orderings it is asked
+/// for, and whether it adds [`seq_cst_order`] after the `SeqCst` store of
+/// either half) and nothing else. Checked on the stand-ins this model had
+/// before, and again, with the same results, on the real
+/// `Registry::take_in` and `registry::abort` (the fence still sits between
+/// each half's store and its load):
 ///
 /// - `SeqCst` accesses without [`seq_cst_order`] (loom treats them as
 ///   `Release` stores and `Acquire` loads), `Release`/`Acquire`, or
@@ -961,8 +1067,8 @@ fn abort_of_an_idle_task() {
 /// - The fence on the executor's side only: the same deadlock.
 /// - `Relaxed` accesses with both fences: passes, as it should (two
 ///   `SeqCst` fences forbid the outcome).
-/// - The fence on the abort's side only: passes, though the memory model
-///   allows both loads of the handshake to read the old value (loom
+/// - The fence on the abort's side only: passes, though the memory
+///   model allows both loads of the handshake to read the old value (loom
 ///   explores such executions). What saves the task is concurrent-queue:
 ///   `drain_spawns` pops again after each take-in, and that pop begins
 ///   with a `SeqCst` fence (`full_fence`), which under the C++20 fence rule
@@ -974,22 +1080,23 @@ fn abort_of_an_idle_task() {
 #[test]
 fn abort_racing_the_take_in_of_a_remote_spawn() {
     model(|| {
-        let shared = Arc::new(Shared::<TaskRef>::new_for_model());
-        let task = ModelTask::spawned(false);
+        let shared = Arc::new(Shared::<ModelRunnable>::new_for_model());
+        let exec = Exec::new();
+        let task = exec.spawned(false);
         let spawner = thread::spawn({
             let (shared, task) = (Arc::clone(&shared), Arc::clone(&task));
             move || {
                 // `Spawner::spawn_at` (no shutdown in this model, so the
                 // spawn is accepted), then `abort` on the handle it returns.
                 assert!(!shared.spawns_closed());
-                assert!(shared.push_spawn(Arc::clone(&task)).is_ok());
+                assert!(shared.push_spawn(ModelRunnable(Arc::clone(&task))).is_ok());
                 task.abort(&shared);
             }
         });
-        let mut exec = Exec::new(&[]);
         exec.run_until(&shared, |exec| exec.ended() == 1);
         spawner.join().unwrap();
-        assert_eq!(exec.endings, vec![Some(Ending::Cancelled)]);
+        assert_eq!(exec.endings(), vec![Some(Ending::Cancelled)]);
+        assert_eq!(exec.live(), 0);
         assert!(task.is_finished());
         assert!(shared.is_empty(), "a runnable was left in the inbox");
     });
@@ -1003,18 +1110,19 @@ fn abort_racing_the_take_in_of_a_remote_spawn() {
 #[test]
 fn abort_from_another_thread_racing_the_take_in() {
     model(|| {
-        let shared = Arc::new(Shared::<TaskRef>::new_for_model());
-        let task = ModelTask::spawned(true);
+        let shared = Arc::new(Shared::<ModelRunnable>::new_for_model());
+        let exec = Exec::new();
+        let task = exec.spawned(true);
         // Spawned through a `Spawner` on the executor's thread, outside a
         // turn: the executor takes it in at its first drain.
-        assert!(shared.push_spawn(Arc::clone(&task)).is_ok());
+        assert!(shared.push_spawn(ModelRunnable(Arc::clone(&task))).is_ok());
         let aborter = thread::spawn({
             let (shared, task) = (Arc::clone(&shared), Arc::clone(&task));
             move || task.abort(&shared)
         });
-        let mut exec = Exec::new(&[]);
         exec.run_until(&shared, |exec| exec.ended() == 1);
         aborter.join().unwrap();
+        assert_eq!(exec.live(), 0);
         assert!(task.is_finished());
         assert!(shared.is_empty(), "a runnable was left in the inbox");
     });
@@ -1034,8 +1142,9 @@ fn abort_from_another_thread_racing_the_take_in() {
 #[test]
 fn executor_dropped_during_remote_wakes() {
     model(|| {
-        let shared = Arc::new(Shared::<TaskRef>::new_for_model());
-        let tasks = ModelTask::idle(2);
+        let shared = Arc::new(Shared::<ModelRunnable>::new_for_model());
+        let exec = Exec::new();
+        let tasks = exec.spawn_idle(2);
         let waker = thread::spawn({
             let (shared, tasks) = (Arc::clone(&shared), tasks.clone());
             move || {
@@ -1044,10 +1153,9 @@ fn executor_dropped_during_remote_wakes() {
                 }
             }
         });
-        let mut exec = Exec::new(&tasks);
         exec.drop_executor(&shared);
         waker.join().unwrap();
-        assert_eq!(exec.endings, vec![Some(Ending::Cancelled); 2]);
+        assert_eq!(exec.endings(), vec![Some(Ending::Cancelled); 2]);
         assert!(shared.is_empty(), "a runnable was left in the inbox");
     });
 }

@@ -78,7 +78,7 @@ impl Core {
             .queues
             .push(crate::runtime::sched::RunQueue::new(scheduler));
         #[cfg(feature = "metrics")]
-        self.metrics.borrow_mut().add_queue(name);
+        self.observe.metrics.borrow_mut().add_queue(name);
         #[cfg(not(feature = "metrics"))]
         let _ = name;
     }

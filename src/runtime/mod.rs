@@ -11,6 +11,7 @@ pub(crate) mod sched;
 pub(crate) mod scheduler;
 pub(crate) mod stop;
 pub(crate) mod task;
+pub(crate) mod time;
 pub(crate) mod turn;
 
 use std::any::Any;
@@ -20,73 +21,59 @@ use std::rc::Weak;
 use std::sync::Arc;
 use std::task::Waker;
 
-use slab::Slab;
-
 use crate::base::clock::{Clock, nanos};
 use crate::base::config::Config;
 use crate::base::picker::Picker;
 use crate::observe::Hooks;
 use crate::observe::slow::PollReport;
 use crate::observe::stats::{ExecutorCounters, ExecutorStats, QueueStats};
-use crate::runtime::host::HostState;
 use crate::runtime::inbox::Shared;
 use crate::runtime::registry::Registry;
-use crate::runtime::sched::{Polling, RunQueue, Sched};
+use crate::runtime::sched::{RunQueue, Sched};
 use crate::runtime::scheduler::Scheduler;
-use crate::runtime::stop::Stop;
+use crate::runtime::stop::{Stop, StopState};
 use crate::runtime::task::Runnable;
+use crate::runtime::time::Time;
+use crate::runtime::turn::TurnState;
 
-/// The executor's single-threaded state.
+/// The executor's single-threaded state, in components by what each owns.
+/// Their fields are visible to the files of `runtime/`, which implement
+/// `Core`'s methods; the public face sees `Core`'s methods only.
 pub(crate) struct Core {
+    /// The thread-safe half, shared with every task's waker and metadata
+    /// and with the spawners: the inbox, remote spawns, abort requests,
+    /// commands.
     pub(crate) shared: Arc<Shared>,
-    pub(crate) clock: Clock,
     pub(crate) config: Config,
-    pub(crate) sched: RefCell<Sched>,
-    /// Wakes that found the scheduling state borrowed (a safety net; see `accept`).
+    /// The scheduling state: the picker and the queues' run queues
+    /// (`sched.rs`).
+    sched: RefCell<Sched>,
+    /// Wakes that found the scheduling state borrowed (a safety net; see
+    /// `accept`).
     wake_buf: RefCell<VecDeque<Runnable>>,
     /// Whether `wake_buf` may hold something: one `Cell` read per poll
     /// instead of a `RefCell` borrow.
     buffered: Cell<bool>,
     /// Every live task's waker, so that an abort and dropping the executor
     /// reach idle tasks, and the aborted tasks waiting to be run once more,
-    /// to drop their futures.
-    pub(crate) registry: Registry<Runnable>,
-    /// Where the executor is in its shutdown (see `shutdown`).
-    pub(crate) stop: Cell<Stop>,
-    /// The `run` futures waiting for the shutdown to be done.
-    pub(crate) stop_waiters: RefCell<Vec<Waker>>,
-    /// A turn is in progress on this thread (also while dropping).
-    pub(crate) running: Cell<bool>,
-    /// Raw clock reading at the start of the current poll.
-    pub(crate) poll_started: Cell<u64>,
-    /// Raw clock reading at the end of the last poll and the poll's length,
-    /// taken by the task's own future as it returns (the one clock read per
-    /// poll), for the loop to pick up.
-    poll_ended: Cell<Option<(u64, u64)>>,
-    /// Executor-clock nanoseconds as of the last clock read.
-    now: Cell<u64>,
-    /// Raw reading that executor-clock nanoseconds count from.
-    origin: u64,
-    /// Queue and group of the task being polled: where `clockworker::spawn`
-    /// puts a task, and the group a spawned task inherits.
-    polling: Cell<Option<Polling>>,
-    /// Data pointer of the waker the `run_until` future is polled with,
-    /// while it is: with the task's waker, how a nested `run_until` tells
-    /// being awaited from being blocked on (see `RunUntil::poll`).
-    pub(crate) until_waker: Cell<*const ()>,
+    /// to drop their futures (`registry/`).
+    registry: Registry<Runnable>,
+    /// The executor's clock and the readings a turn takes (`time.rs`).
+    time: Time,
+    /// Where the executor is in its shutdown (`stop.rs`).
+    stop: StopState,
+    /// The turn in progress (`turn.rs`).
+    turn: TurnState,
+    /// Statistics, slow-poll reports and the user's hooks.
+    observe: Observers,
     /// The `Rc` this core lives in, for the queue handles made from inside
     /// a task.
     this: Weak<Core>,
-    /// The payload of a task panic to re-raise from the run future.
-    pub(crate) panic: Cell<Option<Box<dyn Any + Send>>>,
-    /// Wakers of the run futures currently polling this executor; see `run`.
-    pub(crate) runners: RefCell<Slab<Waker>>,
-    pub(crate) counters: ExecutorCounters,
-    /// Raw clock reading at the start of the current turn, for statistics
-    /// taken during one (while `running`).
-    pub(crate) turn_started: Cell<u64>,
-    /// How long the host has waited, and how the last turn ended.
-    pub(crate) host: HostState,
+}
+
+/// What the executor records of its work, and the hooks it reports to.
+struct Observers {
+    counters: ExecutorCounters,
     /// Queue delay of the poll in progress, set before it when statistics
     /// are on (not for the runs that drop aborted tasks, which are no polls).
     poll_delay: Cell<Option<u64>>,
@@ -95,7 +82,7 @@ pub(crate) struct Core {
     /// A slow poll that just ended, for the loop to report (boxed: moved in
     /// and out of the cell on every poll, it should be one word).
     slow_report: Cell<Option<Box<PollReport>>>,
-    pub(crate) hooks: Hooks,
+    hooks: Hooks,
     #[cfg(feature = "metrics")]
     metrics: RefCell<crate::observe::metrics::Publisher>,
 }
@@ -110,7 +97,6 @@ impl Core {
     ) -> Self {
         let weights: Vec<u32> = queues.iter().map(|(weight, _)| *weight).collect();
         let weights = &weights[..];
-        let origin = clock.raw();
         let config_slow_poll = config.slow_poll;
         let picker = Picker::new(
             weights,
@@ -119,7 +105,6 @@ impl Core {
         );
         Core {
             shared: Arc::new(Shared::new()),
-            clock,
             config,
             sched: RefCell::new(Sched {
                 picker,
@@ -132,32 +117,25 @@ impl Core {
             wake_buf: RefCell::new(VecDeque::new()),
             buffered: Cell::new(false),
             registry: Registry::new(),
-            stop: Cell::new(Stop::Running),
-            stop_waiters: RefCell::new(Vec::new()),
-            running: Cell::new(false),
-            poll_started: Cell::new(0),
-            poll_ended: Cell::new(None),
-            now: Cell::new(0),
-            origin,
-            polling: Cell::new(None),
-            until_waker: Cell::new(std::ptr::null()),
+            time: Time::new(clock),
+            stop: StopState::new(),
+            turn: TurnState::new(),
+            observe: Observers {
+                counters: ExecutorCounters::default(),
+                poll_delay: Cell::new(None),
+                slow_poll: nanos(config_slow_poll),
+                slow_report: Cell::new(None),
+                #[cfg(feature = "metrics")]
+                metrics: RefCell::new(crate::observe::metrics::Publisher::new(
+                    hooks.queue_names.clone(),
+                    hooks.metrics_interval,
+                )),
+                hooks,
+            },
             this,
-            panic: Cell::new(None),
-            runners: RefCell::new(Slab::new()),
-            counters: ExecutorCounters::default(),
-            turn_started: Cell::new(origin),
-            host: HostState::new(),
-            poll_delay: Cell::new(None),
-            slow_poll: nanos(config_slow_poll),
-            slow_report: Cell::new(None),
-            #[cfg(feature = "metrics")]
-            metrics: RefCell::new(crate::observe::metrics::Publisher::new(
-                hooks.queue_names.clone(),
-                hooks.metrics_interval,
-            )),
-            hooks,
         }
     }
+
     /// Runs `f` with this core installed as the thread's current executor.
     pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
         context::enter(self, f)
@@ -171,21 +149,13 @@ impl Core {
     /// poll in progress. The first one is kept; a later one is dropped
     /// (under `catch_unwind`: a payload may panic on drop too).
     pub(crate) fn stash_panic(&self, payload: Box<dyn Any + Send>) {
-        match self.panic.take() {
-            None => self.panic.set(Some(payload)),
+        match self.turn.panic.take() {
+            None => self.turn.panic.set(Some(payload)),
             Some(first) => {
-                self.panic.set(Some(first));
+                self.turn.panic.set(Some(first));
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
             }
         }
-    }
-    /// Executor-clock nanoseconds now (a fresh clock reading).
-    pub(crate) fn now_nanos(&self) -> u64 {
-        self.clock.nanos_between(self.origin, self.clock.raw())
-    }
-    /// Moves the executor clock to `raw` (a turn starts).
-    pub(crate) fn set_now_raw(&self, raw: u64) {
-        self.now.set(self.clock.nanos_between(self.origin, raw));
     }
     /// Whether `waker` is the one the executor is polling with right now: the
     /// polled task's own, or the `run_until` future's between tasks. A
@@ -193,16 +163,16 @@ impl Core {
     /// something else inside the turn (a foreign `block_on`, or a combinator
     /// that wraps wakers).
     pub(crate) fn polls_with(&self, waker: &Waker) -> bool {
-        match self.polling.get() {
+        match self.turn.polling.get() {
             Some(polling) => self
                 .registry
                 .handle_matches(polling.slot, |own| own.data() == waker.data()),
-            None => self.until_waker.get() == waker.data(),
+            None => self.turn.until_waker.get() == waker.data(),
         }
     }
     /// A handle to the queue of the task being polled, if a task is.
     pub(crate) fn polling_queue(&self) -> Option<(Weak<Core>, usize)> {
-        let polling = self.polling.get()?;
+        let polling = self.turn.polling.get()?;
         Some((self.this.clone(), polling.queue))
     }
     /// How many tasks are live: spawned and not ended.
@@ -212,18 +182,20 @@ impl Core {
 
     /// A snapshot of the executor-wide statistics.
     pub(crate) fn stats(&self) -> ExecutorStats {
-        let now = self.clock.raw();
-        let uptime = self.clock.nanos_between(self.origin, now);
+        let now = self.time.clock.raw();
+        let uptime = self.time.clock.nanos_between(self.time.origin, now);
         // Taken during a turn (from a task): the turn so far is busy too.
-        let turn = if self.running.get() {
-            self.clock.nanos_between(self.turn_started.get(), now)
+        let turn = if self.turn.running.get() {
+            self.time
+                .clock
+                .nanos_between(self.time.turn_started.get(), now)
         } else {
             0
         };
         let live = self.registry.len();
         let sched = self.sched.borrow();
         let queues = sched.queues.iter().map(|q| (&q.counters, q.len()));
-        self.counters.snapshot(uptime, turn, live, queues)
+        self.observe.counters.snapshot(uptime, turn, live, queues)
     }
     /// A snapshot of the statistics of the queue at `index`.
     pub(crate) fn queue_stats(&self, index: usize) -> QueueStats {
@@ -237,10 +209,10 @@ impl Core {
     /// the poll that just ended, if it was slow.
     #[inline]
     pub(crate) fn report_slow_poll(&self) {
-        let Some(report) = self.slow_report.take() else {
+        let Some(report) = self.observe.slow_report.take() else {
             return;
         };
-        if let Some(callback) = &self.hooks.on_slow_poll {
+        if let Some(callback) = &self.observe.hooks.on_slow_poll {
             callback(&report);
         }
     }
@@ -251,7 +223,7 @@ impl Core {
         let queues: Vec<QueueStats> = (0..self.queue_count())
             .map(|index| self.queue_stats(index))
             .collect();
-        let mut publisher = self.metrics.borrow_mut();
+        let mut publisher = self.observe.metrics.borrow_mut();
         publisher.last = stats.uptime.as_nanos().try_into().unwrap_or(u64::MAX);
         publisher.publish(&stats, &queues);
     }
@@ -259,10 +231,10 @@ impl Core {
     #[cfg(feature = "metrics")]
     pub(crate) fn publish_metrics_if_due(&self) {
         let due = {
-            let publisher = self.metrics.borrow();
-            publisher
-                .interval
-                .is_some_and(|interval| self.now.get().saturating_sub(publisher.last) >= interval)
+            let publisher = self.observe.metrics.borrow();
+            publisher.interval.is_some_and(|interval| {
+                self.time.now.get().saturating_sub(publisher.last) >= interval
+            })
         };
         if due {
             self.publish_metrics();
@@ -276,8 +248,8 @@ impl Drop for Core {
     /// thread and resolves its handle to `Cancelled`.
     fn drop(&mut self) {
         let core = &*self;
-        core.running.set(true);
-        core.stop.set(Stop::Cancelling);
+        core.turn.running.set(true);
+        core.stop.state.set(Stop::Cancelling);
         core.shared.close_spawns();
         core.shared.close_commands();
         core.shared.set_stopped();

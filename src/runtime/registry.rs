@@ -60,13 +60,13 @@ impl Core {
             return None;
         }
         let group = match options.group {
-            GroupChoice::Inherit => self.polling.get().and_then(|polling| polling.group),
+            GroupChoice::Inherit => self.turn.polling.get().and_then(|polling| polling.group),
             GroupChoice::Ungrouped => None,
             GroupChoice::Group(group) => Some(group),
         };
         // Read now, not taken from the poll's start: a deadline counts from
         // the moment of the spawn.
-        let arrival = self.now_nanos();
+        let arrival = self.time.now_nanos();
         let mut meta = TaskMeta::new(&self.shared, queue, location);
         meta.arrival = AtomicU64::new(arrival);
         meta.deadline = options
@@ -95,7 +95,7 @@ impl Core {
             task::spawn(meta, future)
         });
         self.accept(runnable);
-        if !self.running.get() {
+        if !self.turn.running.get() {
             // Spawned from outside a turn (e.g. by another task of the host):
             // the run future may be parked.
             self.shared.wake_host();
@@ -126,7 +126,7 @@ impl Core {
         // either the abort finds the slot (and wakes it), or `accept`, after
         // this, finds the flag (and reaps the task).
         self.registry.take_in(runnable);
-        meta.arrival.store(self.now.get(), Ordering::Relaxed);
+        meta.arrival.store(self.time.now.get(), Ordering::Relaxed);
         self.sched.borrow_mut().queues[meta.queue]
             .counters
             .spawned();
@@ -146,34 +146,37 @@ impl Core {
     pub(crate) fn reap_aborted(&self) -> bool {
         let Some(reaped) = self
             .registry
-            .run_reaped(|| self.poll_started.set(self.clock.raw()))
+            .run_reaped(|| self.time.poll_started.set(self.time.clock.raw()))
         else {
             return false;
         };
         // Reaping is nobody's poll.
-        self.poll_ended.set(None);
+        self.time.poll_ended.set(None);
         reaped
     }
     /// Called by a task's future at the end of every poll: takes the poll's
     /// one clock reading, charges the poll to the task and its group, tells
     /// the queue's scheduler, and, if the task ended, frees what it held.
     pub(crate) fn poll_done(&self, meta: &TaskMeta, ending: Option<Ending>) {
-        let now = self.clock.raw();
-        let elapsed = self.clock.nanos_between(self.poll_started.get(), now);
-        self.poll_ended.set(Some((now, elapsed)));
+        let now = self.time.clock.raw();
+        let elapsed = self
+            .time
+            .clock
+            .nanos_between(self.time.poll_started.get(), now);
+        self.time.poll_ended.set(Some((now, elapsed)));
         meta.add_service(elapsed);
         let Ok(mut sched) = self.sched.try_borrow_mut() else {
             return;
         };
         let queue = &mut sched.queues[meta.queue];
         // A run that cancels the task drops its future unpolled: no poll.
-        let delay = self.poll_delay.take();
+        let delay = self.observe.poll_delay.take();
         if let Some(delay) = delay.filter(|_| ending != Some(Ending::Cancelled)) {
-            let slow = elapsed >= self.slow_poll;
+            let slow = elapsed >= self.observe.slow_poll;
             queue.counters.polled(delay, elapsed, slow);
             if slow {
                 let report = meta.report(Duration::from_nanos(elapsed));
-                self.slow_report.set(Some(Box::new(report)));
+                self.observe.slow_report.set(Some(Box::new(report)));
             }
         }
         let info = TaskInfo::of(meta);

@@ -176,7 +176,7 @@ impl Core {
         let mut runnable = Some(runnable);
         Core::with_current(|core| {
             if let Some(r) = runnable.take_if(|r| Arc::ptr_eq(&core.shared, &r.metadata().shared)) {
-                bump(&core.counters.local_wakes, 1);
+                bump(&core.observe.counters.local_wakes, 1);
                 core.accept(r);
             }
         });
@@ -195,7 +195,7 @@ impl Core {
                 },
                 |slot| self.wake_slot(slot),
             );
-            bump(&self.counters.remote_wakes, wakes);
+            bump(&self.observe.counters.remote_wakes, wakes);
             // After the flag was cleared (in `drain`): a command or spawn
             // queued after these pops notifies again.
             self.apply_commands();
@@ -221,7 +221,7 @@ impl Core {
         runnable
             .metadata()
             .runnable_since
-            .store(self.now.get(), Ordering::Relaxed);
+            .store(self.time.now.get(), Ordering::Relaxed);
         match self.sched.try_borrow_mut() {
             Ok(mut sched) => {
                 if let Err(panic) = sched.push(runnable) {
@@ -291,20 +291,26 @@ impl Core {
     /// held the thread for `driver_yield`), its slice is over, or a queue
     /// that should run first has work. Called by `yield_maybe`, during a poll.
     pub(crate) fn should_yield(&self) -> bool {
-        let raw = self.clock.raw();
-        let in_poll = self.clock.nanos_between(self.poll_started.get(), raw);
+        let raw = self.time.clock.raw();
+        let in_poll = self
+            .time
+            .clock
+            .nanos_between(self.time.poll_started.get(), raw);
         // Wakes and spawns taken in here are stamped with this reading, not
         // the poll's start: a long poll that yields as soon as a task
         // arrives must not make that task look as if it waited the whole
         // poll. (The loop moves the clock on by the poll's length after it.)
-        let poll_start = self.now.get();
-        self.now.set(poll_start + in_poll);
+        let poll_start = self.time.now.get();
+        self.time.now.set(poll_start + in_poll);
         self.drain_wakes();
-        self.now.set(poll_start);
+        self.time.now.set(poll_start);
         // The host's reactor is the only way a socket's readiness reaches
         // the executor: waiting for a task to be preempted would never end
         // when only the host knows that a task should preempt it.
-        let held = self.clock.nanos_between(self.host.held_since.get(), raw);
+        let held = self
+            .time
+            .clock
+            .nanos_between(self.turn.host.held_since.get(), raw);
         if held >= nanos(self.config.driver_yield) {
             return true;
         }

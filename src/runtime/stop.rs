@@ -1,6 +1,7 @@
 //! The executor's side of a shutdown: where it is, moving it on from the
 //! loop, and the future that waits for its end.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,13 +23,29 @@ pub(crate) enum Stop {
     Done,
 }
 
+/// The shutdown's state, and who waits for its end.
+pub(crate) struct StopState {
+    pub(super) state: Cell<Stop>,
+    /// The `run` futures waiting for the shutdown to be done.
+    pub(super) waiters: RefCell<Vec<Waker>>,
+}
+
+impl StopState {
+    pub(super) fn new() -> Self {
+        StopState {
+            state: Cell::new(Stop::Running),
+            waiters: RefCell::new(Vec::new()),
+        }
+    }
+}
+
 impl Core {
     /// Starts (or hastens) the shutdown. Runs no user code: the tasks are
     /// cancelled by the loop (`advance_shutdown`).
     pub(crate) fn begin_shutdown(&self, mode: Shutdown) {
         self.shared.close_spawns();
-        let now = self.now_nanos();
-        let next = match (self.stop.get(), mode) {
+        let now = self.time.now_nanos();
+        let next = match (self.stop.state.get(), mode) {
             (Stop::Done | Stop::Cancelling, _) => return,
             (_, Shutdown::Cancel) => Stop::Cancelling,
             (current, Shutdown::Drain { deadline }) => {
@@ -45,8 +62,8 @@ impl Core {
                 }
             }
         };
-        self.stop.set(next);
-        if !self.running.get() {
+        self.stop.state.set(next);
+        if !self.turn.running.get() {
             self.shared.wake_host();
         }
     }
@@ -56,19 +73,19 @@ impl Core {
     /// user code or changed state), so the loop reads the clock again.
     pub(crate) fn advance_shutdown(&self) -> bool {
         let mut acted = false;
-        if let Stop::Draining(Some(deadline)) = self.stop.get() {
-            if self.now_nanos() >= deadline {
-                self.stop.set(Stop::Cancelling);
+        if let Stop::Draining(Some(deadline)) = self.stop.state.get() {
+            if self.time.now_nanos() >= deadline {
+                self.stop.state.set(Stop::Cancelling);
                 acted = true;
             }
         }
-        if self.stop.get() == Stop::Cancelling {
+        if self.stop.state.get() == Stop::Cancelling {
             acted |= self.cancel_live();
         }
         if self.registry.is_empty() && self.shared.is_empty() {
-            self.stop.set(Stop::Done);
+            self.stop.state.set(Stop::Done);
             self.shared.set_stopped();
-            let waiters = std::mem::take(&mut *self.stop_waiters.borrow_mut());
+            let waiters = std::mem::take(&mut *self.stop.waiters.borrow_mut());
             waiters.into_iter().for_each(Waker::wake);
             acted = true;
         }
@@ -78,22 +95,22 @@ impl Core {
     /// Whether a shutdown is under way (the loop moves it on).
     #[inline]
     pub(crate) fn stopping(&self) -> bool {
-        matches!(self.stop.get(), Stop::Draining(_) | Stop::Cancelling)
+        matches!(self.stop.state.get(), Stop::Draining(_) | Stop::Cancelling)
     }
 
     /// Whether a task spawned on the executor's thread is accepted now.
     #[inline]
     pub(crate) fn accepts_local_spawn(&self) -> bool {
-        match self.stop.get() {
+        match self.stop.state.get() {
             Stop::Running => true,
-            Stop::Draining(_) => self.running.get(),
+            Stop::Draining(_) => self.turn.running.get(),
             Stop::Cancelling | Stop::Done => false,
         }
     }
 
     /// Whether the shutdown has completed.
     pub(crate) fn is_shut_down(&self) -> bool {
-        self.stop.get() == Stop::Done
+        self.stop.state.get() == Stop::Done
     }
 }
 
@@ -136,7 +153,7 @@ impl Future for Stopped<'_> {
         if self.core.is_shut_down() {
             return Poll::Ready(());
         }
-        let mut waiters = self.core.stop_waiters.borrow_mut();
+        let mut waiters = self.core.stop.waiters.borrow_mut();
         if !waiters.iter().any(|waiter| waiter.will_wake(cx.waker())) {
             waiters.push(cx.waker().clone());
         }

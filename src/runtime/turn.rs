@@ -31,32 +31,69 @@
 //! finishes or is dropped, it wakes the others, so that one of them takes over
 //! the inbox.
 
+use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use slab::Slab;
 use std::task::{Context, Waker};
 
 use crate::base::clock::nanos;
 use crate::observe::stats::bump;
 use crate::runtime::Core;
-use crate::runtime::host;
+use crate::runtime::host::{self, HostState};
 use crate::runtime::sched::Polling;
+
+/// The turn in progress, and the run futures that make turns.
+pub(crate) struct TurnState {
+    /// A turn is in progress on this thread (also while dropping).
+    pub(super) running: Cell<bool>,
+    /// Queue, group and slot of the task being polled: where
+    /// `clockworker::spawn` puts a task, the group a spawned task inherits,
+    /// and whose waker a nested `run_until` is polled with.
+    pub(super) polling: Cell<Option<Polling>>,
+    /// Data pointer of the waker the `run_until` future is polled with,
+    /// while it is: with the task's waker, how a nested `run_until` tells
+    /// being awaited from being blocked on (see `RunUntil::poll`).
+    pub(super) until_waker: Cell<*const ()>,
+    /// Wakers of the run futures currently polling this executor.
+    pub(super) runners: RefCell<Slab<Waker>>,
+    /// The payload of a panic to re-raise from the run future.
+    pub(super) panic: Cell<Option<Box<dyn Any + Send>>>,
+    /// How long the host has waited, and how the last turn ended.
+    pub(super) host: HostState,
+}
+
+impl TurnState {
+    pub(super) fn new() -> Self {
+        TurnState {
+            running: Cell::new(false),
+            polling: Cell::new(None),
+            until_waker: Cell::new(std::ptr::null()),
+            runners: RefCell::new(Slab::new()),
+            panic: Cell::new(None),
+            host: HostState::new(),
+        }
+    }
+}
 
 /// Marks a turn in progress; cleared on every exit, unwinding included.
 struct Running<'a>(&'a Core);
 
 impl<'a> Running<'a> {
     fn enter(core: &'a Core) -> Self {
-        core.running.set(true);
+        core.turn.running.set(true);
         Running(core)
     }
 }
 
 impl Drop for Running<'_> {
     fn drop(&mut self) {
-        self.0.running.set(false);
+        self.0.turn.running.set(false);
         // Already `None` unless a panic unwound out of a poll's bookkeeping
         // (a scheduler's callback, say): no later code may see that task
         // as the one being polled.
-        self.0.polling.set(None);
+        self.0.turn.polling.set(None);
     }
 }
 
@@ -64,7 +101,7 @@ impl Core {
     /// Whether a turn is in progress on this thread: a run future polled
     /// now is polled from inside the executor.
     pub(crate) fn is_running(&self) -> bool {
-        self.running.get()
+        self.turn.running.get()
     }
 
     /// Enters a run future polled with `waker` in the runner list (`slot`
@@ -72,7 +109,7 @@ impl Core {
     /// inbox wakes.
     pub(crate) fn register_runner(&self, slot: &mut Option<usize>, waker: &Waker) {
         self.shared.register_host(waker);
-        let mut runners = self.runners.borrow_mut();
+        let mut runners = self.turn.runners.borrow_mut();
         match slot {
             Some(slot) => {
                 let known = &mut runners[*slot];
@@ -88,7 +125,7 @@ impl Core {
     /// list, and wakes the others, so that one of them takes over the inbox.
     pub(crate) fn leave_runner(&self, slot: usize) {
         let others: Vec<Waker> = {
-            let mut runners = self.runners.borrow_mut();
+            let mut runners = self.turn.runners.borrow_mut();
             runners.remove(slot);
             runners.iter().map(|(_, waker)| waker.clone()).collect()
         };
@@ -106,7 +143,7 @@ impl Core {
         until_waker: &Waker,
         poll_until: &mut dyn FnMut() -> bool,
     ) -> bool {
-        self.until_waker.set(until_waker.data());
+        self.turn.until_waker.set(until_waker.data());
         let _running = Running::enter(self);
         self.enter(|| self.turn(cx, until_woken, poll_until))
     }
@@ -119,21 +156,25 @@ impl Core {
         until_woken: &AtomicBool,
         poll_until: &mut dyn FnMut() -> bool,
     ) -> bool {
-        bump(&self.counters.turns, 1);
-        let start = self.clock.raw();
-        self.turn_started.set(start);
-        if self.host.reactor_ran.get() {
-            self.host.held_since.set(start);
+        bump(&self.observe.counters.turns, 1);
+        let start = self.time.clock.raw();
+        self.time.turn_started.set(start);
+        if self.turn.host.reactor_ran.get() {
+            self.turn.host.held_since.set(start);
         }
         let (end, last) = self.polls(cx, until_woken, poll_until, start);
         // After a budget yield the host polls the executor again at once,
         // maybe without running its reactor (Tokio, with the executor as a
         // spawned task): the wait for the reactor goes on.
-        self.host.reactor_ran.set(end != TurnEnd::Budget);
-        let held = self.clock.nanos_between(start, last);
-        bump(&self.counters.busy_nanos, held);
+        self.turn.host.reactor_ran.set(end != TurnEnd::Budget);
+        let held = self.time.clock.nanos_between(start, last);
+        bump(&self.observe.counters.busy_nanos, held);
         if self.config.statistics {
-            self.counters.turn_duration.borrow_mut().record(held);
+            self.observe
+                .counters
+                .turn_duration
+                .borrow_mut()
+                .record(held);
         }
         #[cfg(feature = "metrics")]
         self.publish_metrics_if_due();
@@ -149,17 +190,17 @@ impl Core {
         poll_until: &mut dyn FnMut() -> bool,
         start: u64,
     ) -> (TurnEnd, u64) {
-        let clock = &self.clock;
+        let clock = &self.time.clock;
         let driver_yield = nanos(self.config.driver_yield);
         let max_polls = self.config.max_polls_per_yield;
         let mut last = start;
-        self.set_now_raw(last);
+        self.time.set_now_raw(last);
         let mut polls = 0;
         // The `run_until` future spent the last turn's budget before any
         // task ran: this turn, tasks go first, or a future that always
         // spends the budget (an accept loop with a backlog) would starve
         // them.
-        let mut until_after_tasks = self.host.until_after_tasks.replace(false);
+        let mut until_after_tasks = self.turn.host.until_after_tasks.replace(false);
         loop {
             if !until_after_tasks && until_woken.load(Ordering::Relaxed) {
                 until_woken.store(false, Ordering::Relaxed);
@@ -168,12 +209,12 @@ impl Core {
                 }
                 // The `run_until` future is nobody's poll: not charged.
                 last = clock.raw();
-                self.set_now_raw(last);
+                self.time.set_now_raw(last);
                 if host::budget_spent() {
                     // A task polled now would be refused by every Tokio
                     // resource.
-                    self.host.until_after_tasks.set(true);
-                    bump(&self.counters.budget_yields, 1);
+                    self.turn.host.until_after_tasks.set(true);
+                    bump(&self.observe.counters.budget_yields, 1);
                     cx.waker().wake_by_ref();
                     return (TurnEnd::Budget, last);
                 }
@@ -182,10 +223,10 @@ impl Core {
             if self.stopping() && self.advance_shutdown() {
                 // Cancelling tasks is nobody's poll either.
                 last = clock.raw();
-                self.set_now_raw(last);
+                self.time.set_now_raw(last);
                 // A future that panicked as it was dropped reports it on
                 // its handle; a shutdown completes (see `Shutdown`).
-                if let Some(payload) = self.panic.take() {
+                if let Some(payload) = self.turn.panic.take() {
                     let _ =
                         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(payload)));
                 }
@@ -195,17 +236,17 @@ impl Core {
                 // Dropping aborted futures is nobody's poll: not charged.
                 // Their `Drop` may have woken tasks: take those wakes too.
                 last = clock.raw();
-                self.set_now_raw(last);
+                self.time.set_now_raw(last);
                 // A `Drop` that panicked is that task's panic: re-raised
                 // now, under the same policy as a panic in its poll, not
                 // by some later, unrelated turn.
-                if let Some(payload) = self.panic.take() {
+                if let Some(payload) = self.turn.panic.take() {
                     std::panic::resume_unwind(payload);
                 }
                 continue;
             }
             let Some(runnable) = self.next_runnable() else {
-                if let Some(payload) = self.panic.take() {
+                if let Some(payload) = self.turn.panic.take() {
                     // A scheduler's `pop` panicked.
                     std::panic::resume_unwind(payload);
                 }
@@ -222,37 +263,38 @@ impl Core {
                 return (TurnEnd::Idle, last);
             };
             until_after_tasks = false;
-            self.poll_started.set(last);
+            self.time.poll_started.set(last);
             let meta = runnable.metadata();
             let slot = meta.slot.load(Ordering::Relaxed);
             if self.config.statistics {
                 let since = meta.runnable_since.load(Ordering::Relaxed);
-                self.poll_delay
-                    .set(Some(self.now.get().saturating_sub(since)));
+                self.observe
+                    .poll_delay
+                    .set(Some(self.time.now.get().saturating_sub(since)));
             }
-            self.polling.set(Some(Polling {
+            self.turn.polling.set(Some(Polling {
                 queue: meta.queue,
                 group: meta.group.as_ref().map(|g| g.id),
                 slot,
             }));
-            if let Some(watchdog) = &self.hooks.watchdog {
+            if let Some(watchdog) = &self.observe.hooks.watchdog {
                 let _watched = watchdog.watch(meta.report(std::time::Duration::ZERO), last);
                 runnable.run();
             } else {
                 runnable.run();
             }
-            self.polling.set(None);
+            self.turn.polling.set(None);
             // The task's future read the clock as it returned.
-            let (now, elapsed) = self.poll_ended.take().unwrap_or_else(|| {
+            let (now, elapsed) = self.time.poll_ended.take().unwrap_or_else(|| {
                 let now = clock.raw();
                 (now, clock.nanos_between(last, now))
             });
             last = now;
-            self.now.set(self.now.get() + elapsed);
+            self.time.now.set(self.time.now.get() + elapsed);
             // Charged before the next drain, so that queues woken meanwhile
             // join at an average that includes this poll.
             self.charge(elapsed);
-            if let Some(payload) = self.panic.take() {
+            if let Some(payload) = self.turn.panic.take() {
                 std::panic::resume_unwind(payload);
             }
             self.report_slow_poll();
@@ -260,9 +302,9 @@ impl Core {
             // Measured from when the host last had its reactor run, not
             // summed over polls: the host waits for all of it, scheduling
             // work included.
-            let held = clock.nanos_between(self.host.held_since.get(), last);
+            let held = clock.nanos_between(self.turn.host.held_since.get(), last);
             if polls >= max_polls || held >= driver_yield {
-                bump(&self.counters.driver_yields, 1);
+                bump(&self.observe.counters.driver_yields, 1);
                 host::yield_to_host(cx, self.config.deferred_host_yield);
                 return (TurnEnd::Host, last);
             }
@@ -273,7 +315,7 @@ impl Core {
                 // queued already; one spurious poll if it really had
                 // nothing to do). The next turn brings a fresh budget.
                 self.wake_slot(slot);
-                bump(&self.counters.budget_yields, 1);
+                bump(&self.observe.counters.budget_yields, 1);
                 cx.waker().wake_by_ref();
                 return (TurnEnd::Budget, last);
             }

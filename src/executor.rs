@@ -124,7 +124,7 @@ impl<K: QueueKey> Executor<K> {
     where
         K: Send + Sync,
     {
-        Spawner::new(Arc::clone(&self.core.shared), Arc::clone(&self.directory))
+        Spawner::new(Arc::clone(self.core.shared()), Arc::clone(&self.directory))
     }
 
     /// Sets the weight of the queue named `key`. It applies from the next

@@ -44,13 +44,13 @@ pub(crate) struct HostState {
     /// Raw clock reading since which the host has had no chance to run its
     /// reactor: the start of the first turn after one that ended otherwise
     /// than by a budget yield. `driver_yield` counts from here.
-    pub(crate) held_since: Cell<u64>,
+    pub(super) held_since: Cell<u64>,
     /// Whether the last turn ended in a way that lets the host run its
     /// reactor before the next one (idle, finished, host yield).
-    pub(crate) reactor_ran: Cell<bool>,
+    pub(super) reactor_ran: Cell<bool>,
     /// The `run_until` future spent the host's budget in the last turn
     /// before any task ran: the next turn polls tasks first.
-    pub(crate) until_after_tasks: Cell<bool>,
+    pub(super) until_after_tasks: Cell<bool>,
 }
 
 impl HostState {

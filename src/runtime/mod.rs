@@ -43,8 +43,8 @@ pub(crate) struct Core {
     /// The thread-safe half, shared with every task's waker and metadata
     /// and with the spawners: the inbox, remote spawns, abort requests,
     /// commands.
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) config: Config,
+    shared: Arc<Shared>,
+    config: Config,
     /// The scheduling state: the picker and the queues' run queues
     /// (`sched.rs`).
     sched: RefCell<Sched>,
@@ -175,6 +175,11 @@ impl Core {
         let polling = self.turn.polling.get()?;
         Some((self.this.clone(), polling.queue))
     }
+    /// The thread-safe half, for a `Spawner`.
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// How many tasks are live: spawned and not ended.
     pub(crate) fn live_tasks(&self) -> usize {
         self.registry.len()

@@ -19,20 +19,20 @@ use crate::runtime::task::Runnable;
 /// The queue and group of the task being polled.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Polling {
-    pub(crate) queue: usize,
-    pub(crate) group: Option<u64>,
+    pub(super) queue: usize,
+    pub(super) group: Option<u64>,
     /// The task's slot in the live-task index (`Core::registry`), where its
     /// waker is.
-    pub(crate) slot: usize,
+    pub(super) slot: usize,
 }
 
 /// The scheduling state: the picker and the queues' run queues.
 pub(crate) struct Sched {
-    pub(crate) picker: Picker,
-    pub(crate) queues: Vec<RunQueue>,
+    pub(super) picker: Picker,
+    pub(super) queues: Vec<RunQueue>,
     /// A task became runnable in a queue that should run before the current
     /// slice's queue; the slice ends at the next poll boundary.
-    pub(crate) preempt: bool,
+    pub(super) preempt: bool,
 }
 
 impl Sched {
@@ -62,13 +62,13 @@ pub(crate) type SchedulerPanic = Box<dyn std::any::Any + Send>;
 
 /// One queue's runnable tasks (held by its scheduler) and its live groups.
 pub(crate) struct RunQueue {
-    pub(crate) scheduler: Box<dyn Scheduler>,
+    pub(super) scheduler: Box<dyn Scheduler>,
     /// Tasks held by the scheduler, counted here so that the hot path asks
     /// `is_empty` without a dynamic call.
     len: usize,
     /// Groups with live tasks in this queue.
-    pub(crate) groups: HashMap<u64, Arc<GroupState>, IdHasher>,
-    pub(crate) counters: QueueCounters,
+    pub(super) groups: HashMap<u64, Arc<GroupState>, IdHasher>,
+    pub(super) counters: QueueCounters,
 }
 
 impl RunQueue {

@@ -210,8 +210,9 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 }
 
 /// One poll of the executor's run future by the host, reduced to what
-/// touches the inbox (`RunUntil::poll` and `Core::polls` in `src/run.rs`):
-/// register the host waker (`register` → `Shared::register_host`), then
+/// touches the inbox (`RunUntil::poll` in `src/run.rs`, `Core::polls` in
+/// `src/runtime/turn.rs`): register the host waker
+/// (`Core::register_runner` → `Shared::register_host`), then
 /// loop: `Core::drain_wakes` (`src/runtime/sched.rs`: if `has_remote_wakes`,
 /// drain the wakes and abort requests, then, after `apply_commands` (no
 /// commands in these models), the remote spawns), run what is runnable

@@ -123,6 +123,7 @@ fn trace<K: fmt::Debug>(poll: &SlowPoll<'_, K>, kind: Kind) {
             ),
         }
     }
+
     #[cfg(not(feature = "tracing"))]
     let _ = (poll, kind);
 }

@@ -92,6 +92,7 @@ pub(crate) fn budget_spent() -> bool {
     {
         !tokio::task::coop::has_budget_remaining()
     }
+
     #[cfg(not(feature = "tokio"))]
     {
         false

@@ -140,11 +140,13 @@ impl Core {
     pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
         context::enter(self, f)
     }
+
     /// Calls `f` with the executor running a turn on this thread, if any.
     #[inline]
     pub(crate) fn with_current<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
         context::with_current(f)
     }
+
     /// Keeps a panic's payload for the run future to re-raise after the
     /// poll in progress. The first one is kept; a later one is dropped
     /// (under `catch_unwind`: a payload may panic on drop too).
@@ -157,6 +159,7 @@ impl Core {
             }
         }
     }
+
     /// Whether `waker` is the one the executor is polling with right now: the
     /// polled task's own, or the `run_until` future's between tasks. A
     /// future polled with any other waker during a turn is polled by
@@ -170,11 +173,13 @@ impl Core {
             None => self.turn.until_waker.get() == waker.data(),
         }
     }
+
     /// A handle to the queue of the task being polled, if a task is.
     pub(crate) fn polling_queue(&self) -> Option<(Weak<Core>, usize)> {
         let polling = self.turn.polling.get()?;
         Some((self.this.clone(), polling.queue))
     }
+
     /// The thread-safe half, for a `Spawner`.
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
@@ -202,6 +207,7 @@ impl Core {
         let queues = sched.queues.iter().map(|q| (&q.counters, q.len()));
         self.observe.counters.snapshot(uptime, turn, live, queues)
     }
+
     /// A snapshot of the statistics of the queue at `index`.
     pub(crate) fn queue_stats(&self, index: usize) -> QueueStats {
         let sched = self.sched.borrow();
@@ -210,6 +216,7 @@ impl Core {
             .counters
             .snapshot(sched.picker.weight(index), queue.len())
     }
+
     /// Tells the slow-poll hook (the user's callback, the `tracing` log) of
     /// the poll that just ended, if it was slow.
     #[inline]
@@ -221,6 +228,7 @@ impl Core {
             callback(&report);
         }
     }
+
     /// Publishes the statistics through the `metrics` facade.
     #[cfg(feature = "metrics")]
     pub(crate) fn publish_metrics(&self) {
@@ -232,6 +240,7 @@ impl Core {
         publisher.last = stats.uptime.as_nanos().try_into().unwrap_or(u64::MAX);
         publisher.publish(&stats, &queues);
     }
+
     /// Publishes metrics if their interval has passed (at the end of a turn).
     #[cfg(feature = "metrics")]
     pub(crate) fn publish_metrics_if_due(&self) {

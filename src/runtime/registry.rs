@@ -102,11 +102,13 @@ impl Core {
         }
         Some(task)
     }
+
     /// Takes in a task spawned through a `Spawner` and queues it.
     pub(super) fn admit(&self, runnable: Runnable) {
         self.register_remote(&runnable);
         self.accept(runnable);
     }
+
     /// Takes in a task spawned through a `Spawner`: gives it a slot in the
     /// live-task index (the executor's drop reaches it through there), stamps
     /// its arrival, and counts it. Its queue may be one a spawner added after
@@ -131,6 +133,7 @@ impl Core {
             .counters
             .spawned();
     }
+
     /// Wakes the live task in `slot`, if any: a task whose abort was
     /// requested from another thread, or one a Tokio resource refused for
     /// want of budget. The slot's task may have ended since, and the slot
@@ -140,6 +143,7 @@ impl Core {
     pub(crate) fn wake_slot(&self, slot: usize) {
         self.registry.wake_slot(slot);
     }
+
     /// Runs aborted tasks once more, which drops their futures. Returns
     /// whether there were any.
     #[inline]
@@ -154,6 +158,7 @@ impl Core {
         self.time.poll_ended.set(None);
         reaped
     }
+
     /// Called by a task's future at the end of every poll: takes the poll's
     /// one clock reading, charges the poll to the task and its group, tells
     /// the queue's scheduler, and, if the task ended, frees what it held.
@@ -210,6 +215,7 @@ impl Core {
         }
         self.registry.end(meta);
     }
+
     /// Cancels every live task: wakes them all (so that idle ones are
     /// queued), then runs each once with the abort flag set, which drops its
     /// future on this thread and resolves its handle to `Cancelled`. A task
@@ -218,6 +224,7 @@ impl Core {
     pub(crate) fn cancel_live(&self) -> bool {
         self.registry.cancel_live(|| self.cancel_queued())
     }
+
     /// Runs every queued, woken, aborted and newly spawned task once with
     /// the abort flag set, which drops their futures. Returns whether it ran
     /// anything.

@@ -182,6 +182,7 @@ impl Core {
         });
         runnable.map_or(Ok(()), Err)
     }
+
     /// Moves every pending wake into its queue. Aborted tasks are set aside to
     /// be reaped by the loop. Runs no user code.
     #[inline]
@@ -211,6 +212,7 @@ impl Core {
             }
         }
     }
+
     /// Takes a runnable task: into its queue, or, if aborted, into the reap
     /// list. Runs no user code, so it may run inside a wake.
     #[inline]
@@ -237,11 +239,13 @@ impl Core {
             }
         }
     }
+
     /// Charges a poll's nanoseconds to the current slice.
     #[inline]
     pub(crate) fn charge(&self, elapsed: u64) {
         self.sched.borrow_mut().picker.charge(elapsed);
     }
+
     /// The next task to poll: from the current slice's queue, or from the
     /// queue the picker starts a slice for. `None` when nothing is runnable.
     #[inline]
@@ -287,6 +291,7 @@ impl Core {
             sched.queues[picked].counters.slices += 1;
         }
     }
+
     /// Whether the running task should yield: the host is due (the turn has
     /// held the thread for `driver_yield`), its slice is over, or a queue
     /// that should run first has work. Called by `yield_maybe`, during a poll.
@@ -325,6 +330,7 @@ impl Core {
         }
         sched.picker.slice_expired(in_poll)
     }
+
     /// Whether wakes or cancellations are waiting outside the queues.
     pub(crate) fn has_pending_work(&self) -> bool {
         self.registry.reap_pending() || self.buffered.get() || self.shared.has_remote_wakes()

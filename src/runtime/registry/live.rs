@@ -64,14 +64,17 @@ impl EntryMeta for TaskMeta {
     fn slot(&self, order: Ordering) -> usize {
         self.slot.load(order)
     }
+
     #[inline]
     fn set_slot(&self, slot: usize, order: Ordering) {
         self.slot.store(slot, order);
     }
+
     #[inline]
     fn aborted(&self, order: Ordering) -> bool {
         self.aborted.load(order)
     }
+
     #[inline]
     fn set_aborted(&self, order: Ordering) {
         self.aborted.store(true, order);
@@ -86,14 +89,17 @@ impl Entry for Runnable {
     fn meta(&self) -> &TaskMeta {
         self.metadata()
     }
+
     #[inline]
     fn handle(&self) -> Waker {
         self.waker()
     }
+
     #[inline]
     fn wake(handle: Waker) {
         handle.wake();
     }
+
     #[inline]
     fn run(self) {
         // Whether the task was woken during the run is the waker's business.

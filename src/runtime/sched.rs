@@ -187,28 +187,43 @@ impl Core {
     /// be reaped by the loop. Runs no user code.
     #[inline]
     pub(crate) fn drain_wakes(&self) {
+        // Two loads on the path every poll takes; the work, when there is
+        // any, out of line, so that the loop around this stays small.
         if self.shared.has_remote_wakes() {
-            let mut wakes = 0;
-            self.shared.drain(
-                |runnable| {
-                    wakes += 1;
-                    self.accept(runnable);
-                },
-                |slot| self.wake_slot(slot),
-            );
-            bump(&self.observe.counters.remote_wakes, wakes);
-            // After the flag was cleared (in `drain`): a command or spawn
-            // queued after these pops notifies again.
-            self.apply_commands();
-            self.shared.drain_spawns(|runnable| self.admit(runnable));
+            self.drain_remote();
         }
-        if self.buffered.replace(false) {
-            loop {
-                let next = self.wake_buf.borrow_mut().pop_front();
-                match next {
-                    Some(runnable) => self.accept(runnable),
-                    None => break,
-                }
+        if self.buffered.get() {
+            self.drain_buffered();
+        }
+    }
+
+    /// Takes the remote wakes, abort requests, commands and spawns.
+    #[inline(never)]
+    fn drain_remote(&self) {
+        let mut wakes = 0;
+        self.shared.drain(
+            |runnable| {
+                wakes += 1;
+                self.accept(runnable);
+            },
+            |slot| self.wake_slot(slot),
+        );
+        bump(&self.observe.counters.remote_wakes, wakes);
+        // After the flag was cleared (in `drain`): a command or spawn
+        // queued after these pops notifies again.
+        self.apply_commands();
+        self.shared.drain_spawns(|runnable| self.admit(runnable));
+    }
+
+    /// Takes the wakes that found the scheduling state borrowed.
+    #[cold]
+    fn drain_buffered(&self) {
+        self.buffered.set(false);
+        loop {
+            let next = self.wake_buf.borrow_mut().pop_front();
+            match next {
+                Some(runnable) => self.accept(runnable),
+                None => break,
             }
         }
     }

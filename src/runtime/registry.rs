@@ -90,10 +90,9 @@ impl Core {
         }
         // A task spawned here is reachable by no other thread until this
         // returns its handle: its slot is set as it is created.
-        let (runnable, task) = self.registry.insert_local(|slot| {
-            meta.slot = AtomicUsize::new(slot);
-            task::spawn(meta, future)
-        });
+        meta.slot = AtomicUsize::new(self.registry.next_slot());
+        let (runnable, task) = task::spawn(meta, future);
+        self.registry.insert_local(&runnable);
         self.accept(runnable);
         if !self.turn.running.get() {
             // Spawned from outside a turn (e.g. by another task of the host):

@@ -842,16 +842,16 @@ impl Exec {
         (0..count)
             .map(|_| {
                 let id = self.new_id();
-                let (_polled, task) = self.registry.insert_local(|slot| {
-                    let task = Arc::new(ModelTask {
-                        id,
-                        slot: AtomicUsize::new(slot),
-                        state: AtomicUsize::new(0),
-                        aborted: AtomicBool::new(false),
-                        completes: true,
-                    });
-                    (ModelRunnable(Arc::clone(&task)), task)
+                let task = Arc::new(ModelTask {
+                    id,
+                    slot: AtomicUsize::new(self.registry.next_slot()),
+                    state: AtomicUsize::new(0),
+                    aborted: AtomicBool::new(false),
+                    completes: true,
                 });
+                // The runnable of its first run, since gone: the task is idle.
+                let first_run = ModelRunnable(Arc::clone(&task));
+                self.registry.insert_local(&first_run);
                 task
             })
             .collect()

@@ -151,17 +151,23 @@ impl<E: Entry> Registry<E> {
         self.tasks.borrow().get(slot).is_some_and(matches)
     }
 
-    /// Registers a task spawned on the executor's thread: `create` gets the
-    /// slot and makes the task with it in its metadata, which is then a plain
-    /// field, not an atomic store: no other thread can reach the task before
-    /// `create` returns its handle to the caller. Returns what `create` made.
+    /// The slot the next task spawned on the executor's thread gets: the
+    /// task is made with it in its metadata (a plain field, not an atomic
+    /// store: no other thread can reach the task before its handle is
+    /// returned), then registered with [`insert_local`](Self::insert_local),
+    /// with no other insertion in between.
     #[inline]
-    pub(crate) fn insert_local<R>(&self, create: impl FnOnce(usize) -> (E, R)) -> (E, R) {
-        let mut tasks = self.tasks.borrow_mut();
-        let entry = tasks.vacant_entry();
-        let (task, rest) = create(entry.key());
-        entry.insert(task.handle());
-        (task, rest)
+    pub(crate) fn next_slot(&self) -> usize {
+        self.tasks.borrow().vacant_key()
+    }
+
+    /// Registers a task spawned on the executor's thread, made with the
+    /// slot [`next_slot`](Self::next_slot) gave. (Made outside a closure
+    /// here, the task's metadata is built in place, not moved through one.)
+    #[inline]
+    pub(crate) fn insert_local(&self, task: &E) {
+        let slot = self.tasks.borrow_mut().insert(task.handle());
+        debug_assert_eq!(slot, task.meta().slot(Ordering::Relaxed));
     }
 
     /// Takes in a task spawned on another thread (through a `Spawner`): gives

@@ -48,4 +48,12 @@ impl Time {
     pub(super) fn set_now_raw(&self, raw: u64) {
         self.now.set(self.clock.nanos_between(self.origin, raw));
     }
+
+    /// Reads the clock, moves the executor clock to the reading, and
+    /// returns it (raw): after work that is nobody's poll.
+    pub(super) fn reread(&self) -> u64 {
+        let raw = self.clock.raw();
+        self.set_now_raw(raw);
+        raw
+    }
 }

@@ -208,8 +208,7 @@ impl Core {
                     return (TurnEnd::Finished, last);
                 }
                 // The `run_until` future is nobody's poll: not charged.
-                last = clock.raw();
-                self.time.set_now_raw(last);
+                last = self.time.reread();
                 if host::budget_spent() {
                     // A task polled now would be refused by every Tokio
                     // resource.
@@ -222,8 +221,7 @@ impl Core {
             self.drain_wakes();
             if self.stopping() && self.advance_shutdown() {
                 // Cancelling tasks is nobody's poll either.
-                last = clock.raw();
-                self.time.set_now_raw(last);
+                last = self.time.reread();
                 // A future that panicked as it was dropped reports it on
                 // its handle; a shutdown completes (see `Shutdown`).
                 if let Some(payload) = self.turn.panic.take() {
@@ -235,8 +233,7 @@ impl Core {
             if self.reap_aborted() {
                 // Dropping aborted futures is nobody's poll: not charged.
                 // Their `Drop` may have woken tasks: take those wakes too.
-                last = clock.raw();
-                self.time.set_now_raw(last);
+                last = self.time.reread();
                 // A `Drop` that panicked is that task's panic: re-raised
                 // now, under the same policy as a panic in its poll, not
                 // by some later, unrelated turn.

@@ -180,7 +180,7 @@ impl<K: QueueKey> Executor<K> {
         scheduler: impl Scheduler,
     ) -> Result<QueueHandle, ConfigError> {
         let scheduler = Box::new(scheduler);
-        let index = self.directory.add_weighted(key, weight, |index, name| {
+        let index = self.directory.add(key, weight, |index, name| {
             // Queues a spawner added before this one take their indices
             // first (`command` applies them).
             self.core.command(Command::AddQueue {

@@ -166,7 +166,7 @@ impl<K: QueueKey> Spawner<K> {
         scheduler: impl Scheduler + Send,
     ) -> Result<(), ConfigError> {
         let scheduler = Box::new(scheduler);
-        self.directory.add_weighted(key, weight, |_, name| {
+        self.directory.add(key, weight, |_, name| {
             self.command(Command::AddQueue {
                 weight,
                 scheduler,

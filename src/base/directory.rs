@@ -76,11 +76,13 @@ impl<K: QueueKey> Directory<K> {
         Ok(queue)
     }
 
-    /// Adds a queue named `key` of weight `weight` (refused if 0): `create`
-    /// makes it, given its index and its name (the key as `Debug` prints
-    /// it, its label in exported metrics); see [`add`](Self::add). The one
-    /// path of the `Executor` and of a `Spawner`.
-    pub(crate) fn add_weighted(
+    /// Adds a queue named `key` of weight `weight` (refused if 0) at the next
+    /// index, if `create` succeeds. `create` makes the queue, given its index
+    /// and its name (the key as `Debug` prints it, its label in exported
+    /// metrics); it is called under the write lock, so that queues are
+    /// created in index order. Returns the index. The one path of the
+    /// `Executor` and of a `Spawner`.
+    pub(crate) fn add(
         &self,
         key: K,
         weight: u32,
@@ -88,17 +90,6 @@ impl<K: QueueKey> Directory<K> {
     ) -> Result<usize, ConfigError> {
         ConfigError::check_weight(&key, weight)?;
         let name = format!("{key:?}");
-        self.add(key, |index| create(index, name))
-    }
-
-    /// Adds a queue named `key` at the next index, if `create` (called with
-    /// that index, under the write lock, so that queues are created in index
-    /// order) succeeds. Returns the index.
-    pub(crate) fn add(
-        &self,
-        key: K,
-        create: impl FnOnce(usize) -> Result<(), ConfigError>,
-    ) -> Result<usize, ConfigError> {
         let mut entries = self.write();
         if entries.index.contains_key(&key) {
             return Err(ConfigError::DuplicateKey {
@@ -112,7 +103,7 @@ impl<K: QueueKey> Directory<K> {
         let by_index = key.clone();
         entries.index.insert(key, index);
         entries.keys.push(by_index);
-        if let Err(error) = create(index) {
+        if let Err(error) = create(index, name) {
             // The key hashed a moment ago; taking it out again hashes it
             // once more.
             if let Some(key) = entries.keys.pop() {

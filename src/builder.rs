@@ -14,8 +14,9 @@ use crate::executor::Executor;
 use crate::observe::Hooks;
 use crate::observe::slow::{Kind, ReportFn, SlowPoll, reporter};
 use crate::observe::watchdog::{StallFn, Watchdog};
+use crate::runtime::sched::QueueScheduler;
 use crate::runtime::scheduler::Scheduler;
-use crate::schedulers::RunnableFifo;
+use crate::schedulers::{RunnableFifo, custom};
 
 /// The watchdog's settings: its threshold, and what makes its report
 /// callback once the queue keys are known.
@@ -58,7 +59,7 @@ type WatchdogSetup<K> = (Duration, Box<dyn FnOnce(Arc<Directory<K>>) -> StallFn>
 /// `driver_yield` is chosen for servers, whose requests reach their tasks
 /// through the host's reactor; see [`with_driver_yield`](Self::with_driver_yield).
 pub struct ExecutorBuilder<K> {
-    queues: Vec<(K, u32, Box<dyn Scheduler>)>,
+    queues: Vec<(K, u32, QueueScheduler)>,
     config: Config,
     clock: Option<Clock>,
     on_slow_poll: Option<SlowPollFn<K>>,
@@ -131,7 +132,8 @@ impl<K: QueueKey> ExecutorBuilder<K> {
     ///     .unwrap();
     /// ```
     pub fn with_queue_scheduler(mut self, key: K, weight: u32, scheduler: impl Scheduler) -> Self {
-        self.queues.push((key, weight, Box::new(scheduler)));
+        let scheduler = custom(scheduler).map(|scheduler| scheduler as Box<dyn Scheduler>);
+        self.queues.push((key, weight, scheduler));
         self
     }
 

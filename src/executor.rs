@@ -44,9 +44,10 @@ use crate::queue::QueueHandle;
 use crate::run::RunUntil;
 use crate::runtime::Core;
 use crate::runtime::control::Command;
+use crate::runtime::sched::QueueScheduler;
 use crate::runtime::scheduler::Scheduler;
 use crate::runtime::stop::Stopped;
-use crate::schedulers::RunnableFifo;
+use crate::schedulers::{RunnableFifo, custom};
 use crate::spawner::Spawner;
 
 /// A single-threaded executor with weighted queues.
@@ -95,7 +96,7 @@ impl<K: QueueKey> Executor<K> {
     /// index order).
     pub(crate) fn new(
         directory: Arc<Directory<K>>,
-        queues: Vec<(u32, Box<dyn Scheduler>)>,
+        queues: Vec<(u32, QueueScheduler)>,
         config: Config,
         clock: Clock,
         hooks: Hooks,
@@ -179,7 +180,7 @@ impl<K: QueueKey> Executor<K> {
         weight: u32,
         scheduler: impl Scheduler,
     ) -> Result<QueueHandle, ConfigError> {
-        let scheduler = Box::new(scheduler);
+        let scheduler = custom(scheduler).map(|scheduler| scheduler as Box<dyn Scheduler>);
         let index = self.directory.add(key, weight, |index, name| {
             // Queues a spawner added before this one take their indices
             // first (`command` applies them).

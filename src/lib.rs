@@ -47,7 +47,7 @@ pub use observe::stats::{ExecutorStats, QueueStats};
 pub use pool::{Pool, PoolBuilder, PoolError};
 pub use queue::{QueueHandle, TaskBuilder, spawn};
 pub use run::RunUntil;
-pub use runtime::scheduler::{ReadyTask, Scheduler, TaskInfo};
+pub use runtime::scheduler::{ReadyTask, Reports, Scheduler, TaskInfo};
 pub use schedulers::{ArrivalFifo, Edf, GroupFair, LAS, RunnableFifo};
 pub use spawner::Spawner;
 pub use yielding::{YieldMaybe, YieldNow, yield_maybe, yield_now};

@@ -21,7 +21,7 @@ use crate::runtime::control::Command;
 use crate::runtime::inbox::Shared;
 use crate::runtime::scheduler::Scheduler;
 use crate::runtime::task::{self, TaskMeta};
-use crate::schedulers::RunnableFifo;
+use crate::schedulers::{RunnableFifo, custom};
 
 /// A handle to an [`Executor`](crate::Executor) for any thread: spawns tasks,
 /// changes weights, adds queues and shuts the executor down.
@@ -165,7 +165,7 @@ impl<K: QueueKey> Spawner<K> {
         weight: u32,
         scheduler: impl Scheduler + Send,
     ) -> Result<(), ConfigError> {
-        let scheduler = Box::new(scheduler);
+        let scheduler = custom(scheduler).map(|scheduler| scheduler as Box<dyn Scheduler + Send>);
         self.directory.add(key, weight, |_, name| {
             self.command(Command::AddQueue {
                 weight,

@@ -13,6 +13,7 @@
 
 use crate::base::shutdown::Shutdown;
 use crate::runtime::Core;
+use crate::runtime::sched::QueueScheduler;
 use crate::runtime::scheduler::Scheduler;
 
 /// A change to apply on the executor's thread. Made through a `Spawner`
@@ -26,7 +27,7 @@ pub(crate) enum Command<S: ?Sized = dyn Scheduler + Send> {
     /// command order).
     AddQueue {
         weight: u32,
-        scheduler: Box<S>,
+        scheduler: QueueScheduler<S>,
         /// The key as `Debug` prints it, for exported metrics.
         name: String,
     },
@@ -71,7 +72,7 @@ impl Core {
     /// first gets a task it is placed at the average virtual runtime of the
     /// runnable queues, like any queue that wakes, so it neither owes nor is
     /// owed anything.
-    fn add_queue(&self, weight: u32, scheduler: Box<dyn Scheduler>, name: String) {
+    fn add_queue(&self, weight: u32, scheduler: QueueScheduler, name: String) {
         let mut sched = self.sched.borrow_mut();
         sched.picker.add_queue(weight);
         sched
@@ -100,7 +101,7 @@ impl Command {
                 name,
             } => Command::AddQueue {
                 weight,
-                scheduler,
+                scheduler: scheduler.map(|scheduler| scheduler as Box<dyn Scheduler>),
                 name,
             },
             Command::Shutdown(mode) => Command::Shutdown(mode),

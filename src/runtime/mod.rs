@@ -29,8 +29,7 @@ use crate::observe::slow::PollReport;
 use crate::observe::stats::{ExecutorCounters, ExecutorStats, QueueStats};
 use crate::runtime::inbox::Shared;
 use crate::runtime::registry::Registry;
-use crate::runtime::sched::{RunQueue, Sched};
-use crate::runtime::scheduler::Scheduler;
+use crate::runtime::sched::{QueueScheduler, RunQueue, Sched};
 use crate::runtime::stop::{Stop, StopState};
 use crate::runtime::task::Runnable;
 use crate::runtime::time::Time;
@@ -74,9 +73,6 @@ pub(crate) struct Core {
 /// What the executor records of its work, and the hooks it reports to.
 struct Observers {
     counters: ExecutorCounters,
-    /// Queue delay of the poll in progress, set before it when statistics
-    /// are on (not for the runs that drop aborted tasks, which are no polls).
-    poll_delay: Cell<Option<u64>>,
     /// The slow-poll threshold, in nanoseconds.
     slow_poll: u64,
     /// A slow poll that just ended, for the loop to report (boxed: moved in
@@ -89,7 +85,7 @@ struct Observers {
 
 impl Core {
     pub(crate) fn new(
-        queues: Vec<(u32, Box<dyn Scheduler>)>,
+        queues: Vec<(u32, QueueScheduler)>,
         config: Config,
         clock: Clock,
         hooks: Hooks,
@@ -122,7 +118,6 @@ impl Core {
             turn: TurnState::new(),
             observe: Observers {
                 counters: ExecutorCounters::default(),
-                poll_delay: Cell::new(None),
                 slow_poll: nanos(config_slow_poll),
                 slow_report: Cell::new(None),
                 #[cfg(feature = "metrics")]

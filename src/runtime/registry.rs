@@ -158,9 +158,11 @@ impl Core {
         reaped
     }
 
-    /// Called by a task's future at the end of every poll: takes the poll's
-    /// one clock reading, charges the poll to the task and its group, tells
-    /// the queue's scheduler, and, if the task ended, frees what it held.
+    /// Called by a task's future at the end of every run: takes the poll's
+    /// one clock reading, charges the poll to the task, its group and (for a
+    /// poll the turn made) the running slice, counts it, tells the queue's
+    /// scheduler if it asked to be told, and, if the task ended, frees what
+    /// it held. One borrow of the scheduling state.
     pub(crate) fn poll_done(&self, meta: &TaskMeta, ending: Option<Ending>) {
         let now = self.time.clock.raw();
         let elapsed = self
@@ -169,24 +171,43 @@ impl Core {
             .nanos_between(self.time.poll_started.get(), now);
         self.time.poll_ended.set(Some((now, elapsed)));
         meta.add_service(elapsed);
-        let Ok(mut sched) = self.sched.try_borrow_mut() else {
+        let Ok(mut guard) = self.sched.try_borrow_mut() else {
             return;
         };
+        let sched = &mut *guard;
+        // A run the turn made, not one that drops an aborted task's future
+        // outside the loop (`reap_aborted`, a shutdown, the executor's
+        // drop), which is nobody's poll.
+        let turn_poll = self.turn.polling.get().is_some();
+        if turn_poll {
+            // Before the next drain, so that queues woken meanwhile join at
+            // an average that includes this poll.
+            sched.picker.charge(elapsed);
+        }
         let queue = &mut sched.queues[meta.queue];
         // A run that cancels the task drops its future unpolled: no poll.
-        let delay = self.observe.poll_delay.take();
-        if let Some(delay) = delay.filter(|_| ending != Some(Ending::Cancelled)) {
+        if turn_poll && ending != Some(Ending::Cancelled) {
             let slow = elapsed >= self.observe.slow_poll;
-            queue.counters.polled(delay, elapsed, slow);
+            if self.config.statistics {
+                // `now` has not moved since the poll started.
+                let since = meta.runnable_since.load(Ordering::Relaxed);
+                let delay = self.time.now.get().saturating_sub(since);
+                queue.counters.polled(delay, elapsed, slow);
+            }
             if slow {
                 let report = meta.report(Duration::from_nanos(elapsed));
                 self.observe.slow_report.set(Some(Box::new(report)));
             }
         }
-        let info = TaskInfo::of(meta);
-        let told = queue.tell(|scheduler| scheduler.polled(&info, elapsed, ending.is_some()));
+        let mut told = Ok(());
+        if queue.wants(true) {
+            let info = TaskInfo::of(meta);
+            told = queue.tell(|scheduler| scheduler.polled(&info, elapsed, ending.is_some()));
+        }
         let Some(ending) = ending else {
-            drop(sched);
+            // Released before anything that may run user code (a panic
+            // payload's drop).
+            drop(guard);
             if let Err(panic) = told {
                 self.stash_panic(panic);
             }
@@ -200,15 +221,19 @@ impl Core {
             }
             last
         });
-        let told = told.and_then(|()| {
-            queue.tell(|scheduler| {
-                scheduler.task_gone(meta.id);
-                if let Some(group) = gone_group {
-                    scheduler.group_gone(group.id);
-                }
-            })
-        });
-        drop(sched);
+        if queue.wants(false) {
+            told = told.and_then(|()| {
+                queue.tell(|scheduler| {
+                    scheduler.task_gone(meta.id);
+                    if let Some(group) = gone_group {
+                        scheduler.group_gone(group.id);
+                    }
+                })
+            });
+        }
+        // Released before anything that may run user code (a panic
+        // payload's drop, the last waker's).
+        drop(guard);
         if let Err(panic) = told {
             self.stash_panic(panic);
         }

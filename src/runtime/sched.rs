@@ -2,7 +2,7 @@
 //! scheduler, its live groups, its counters), and how a runnable task gets
 //! in (a wake, local or remote) and out (the next task to poll).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,7 +13,7 @@ use crate::base::picker::{Picker, SliceEnd};
 use crate::observe::stats::{QueueCounters, bump};
 use crate::runtime::Core;
 use crate::runtime::inbox::Shared;
-use crate::runtime::scheduler::{ReadyTask, Scheduler};
+use crate::runtime::scheduler::{ReadyTask, Reports, Scheduler};
 use crate::runtime::task::Runnable;
 
 /// The queue and group of the task being polled.
@@ -62,7 +62,7 @@ pub(crate) type SchedulerPanic = Box<dyn std::any::Any + Send>;
 
 /// One queue's runnable tasks (held by its scheduler) and its live groups.
 pub(crate) struct RunQueue {
-    pub(super) scheduler: Box<dyn Scheduler>,
+    policy: Policy,
     /// Tasks held by the scheduler, counted here so that the hot path asks
     /// `is_empty` without a dynamic call.
     len: usize,
@@ -71,10 +71,36 @@ pub(crate) struct RunQueue {
     pub(super) counters: QueueCounters,
 }
 
+/// How a queue orders its runnable tasks.
+enum Policy {
+    /// The default, [`RunnableFifo`](crate::RunnableFifo), kept natively:
+    /// the same order with no dynamic call, no [`ReadyTask`] and no guard
+    /// against a panic, since no user code runs. (A `RunnableFifo` given to
+    /// the builder becomes this too; see `schedulers::custom`.)
+    Fifo(VecDeque<Runnable>),
+    /// A scheduler object, built in or the user's, and the reports it wants.
+    Custom {
+        scheduler: Box<dyn Scheduler>,
+        reports: Reports,
+    },
+}
+
+/// The scheduler a queue is made with: `None` for the default FIFO.
+pub(crate) type QueueScheduler<S = dyn Scheduler> = Option<Box<S>>;
+
 impl RunQueue {
-    pub(crate) fn new(scheduler: Box<dyn Scheduler>) -> Self {
+    pub(crate) fn new(scheduler: QueueScheduler) -> Self {
+        let policy = match scheduler {
+            None => Policy::Fifo(VecDeque::new()),
+            Some(scheduler) => Policy::Custom {
+                // Asked once: a `reports` that panics is read as "all".
+                reports: catch_unwind(AssertUnwindSafe(|| scheduler.reports()))
+                    .unwrap_or(Reports::ALL),
+                scheduler,
+            },
+        };
         RunQueue {
-            scheduler,
+            policy,
             len: 0,
             groups: HashMap::default(),
             counters: QueueCounters::default(),
@@ -90,21 +116,48 @@ impl RunQueue {
         // must not strand it behind a count of zero (an over-count is
         // corrected when `pop` finds the scheduler empty).
         self.len += 1;
-        let scheduler = &mut self.scheduler;
-        catch_unwind(AssertUnwindSafe(|| {
-            scheduler.push(ReadyTask::new(runnable))
-        }))
+        match &mut self.policy {
+            Policy::Fifo(tasks) => {
+                tasks.push_back(runnable);
+                Ok(())
+            }
+            Policy::Custom { scheduler, .. } => catch_unwind(AssertUnwindSafe(|| {
+                scheduler.push(ReadyTask::new(runnable))
+            })),
+        }
+    }
+
+    /// Whether the scheduler wants `polled` (`polled`) or `task_gone` and
+    /// `group_gone` (`!polled`) reports.
+    #[inline]
+    pub(crate) fn wants(&self, polled: bool) -> bool {
+        match &self.policy {
+            Policy::Fifo(_) => false,
+            Policy::Custom { reports, .. } => {
+                if polled {
+                    reports.polled
+                } else {
+                    reports.gone
+                }
+            }
+        }
     }
 
     /// Runs `call` on the scheduler, catching a panic (see
-    /// [`SchedulerPanic`]).
+    /// [`SchedulerPanic`]). Only for a queue that [`wants`](Self::wants)
+    /// the report.
     #[inline]
     pub(crate) fn tell(
         &mut self,
         call: impl FnOnce(&mut dyn Scheduler),
     ) -> Result<(), SchedulerPanic> {
-        let scheduler = &mut *self.scheduler;
-        catch_unwind(AssertUnwindSafe(|| call(scheduler)))
+        match &mut self.policy {
+            Policy::Fifo(_) => Ok(()),
+            Policy::Custom { scheduler, .. } => {
+                let scheduler = &mut **scheduler;
+                catch_unwind(AssertUnwindSafe(|| call(scheduler)))
+            }
+        }
     }
 
     /// The next task of the executor whose thread-safe half is `owner`.
@@ -115,15 +168,23 @@ impl RunQueue {
     /// `!Send` and belong to another thread, and its bookkeeping to another
     /// executor. It goes back to its own executor, through that executor's
     /// inbox, as a wake from another thread would; this executor asks its
-    /// scheduler again.
+    /// scheduler again. (The native FIFO holds only what this executor
+    /// pushed.)
     ///
     /// A panic in the scheduler's `pop` is returned instead (see
     /// [`SchedulerPanic`]); the count is left alone, since the scheduler
     /// may still hold the queue's tasks, to hand out at the next pop.
     #[inline]
     pub(crate) fn pop(&mut self, owner: &Arc<Shared>) -> Result<Option<Runnable>, SchedulerPanic> {
+        let scheduler = match &mut self.policy {
+            Policy::Fifo(tasks) => {
+                let next = tasks.pop_front();
+                self.len = tasks.len();
+                return Ok(next);
+            }
+            Policy::Custom { scheduler, .. } => scheduler,
+        };
         loop {
-            let scheduler = &mut self.scheduler;
             match catch_unwind(AssertUnwindSafe(|| scheduler.pop()))? {
                 Some(task) => {
                     let runnable = task.into_runnable();

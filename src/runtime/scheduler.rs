@@ -122,6 +122,47 @@ pub trait Scheduler: 'static {
     fn group_gone(&mut self, group: u64) {
         let _ = group;
     }
+
+    /// Which of the reports above ([`polled`](Self::polled), and
+    /// [`task_gone`](Self::task_gone) with [`group_gone`](Self::group_gone))
+    /// this scheduler uses. The executor asks once, when it makes the
+    /// queue, and skips the calls the scheduler does not want: a report
+    /// is a dynamic call on every poll or every task's end, and `polled`
+    /// builds a [`TaskInfo`] for it.
+    ///
+    /// The default is [`Reports::ALL`], so that a scheduler that overrides
+    /// a report is always told. One that overrides none can say
+    /// [`Reports::NONE`]; the built-in schedulers do, since they read what
+    /// they need from each task's live figures
+    /// ([`ReadyTask::service`], [`ReadyTask::group_service`], ...).
+    fn reports(&self) -> Reports {
+        Reports::ALL
+    }
+}
+
+/// Which reports a [`Scheduler`] wants from the executor (see
+/// [`Scheduler::reports`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Reports {
+    /// Call [`Scheduler::polled`] after every poll of the queue's tasks.
+    pub polled: bool,
+    /// Call [`Scheduler::task_gone`] when a task of the queue ends, and
+    /// [`Scheduler::group_gone`] when a group's last task does.
+    pub gone: bool,
+}
+
+impl Reports {
+    /// Every report.
+    pub const ALL: Reports = Reports {
+        polled: true,
+        gone: true,
+    };
+
+    /// No report: the scheduler only pushes and pops.
+    pub const NONE: Reports = Reports {
+        polled: false,
+        gone: false,
+    };
 }
 
 /// What a scheduler knows about a task. Times are executor-clock nanoseconds.

@@ -263,12 +263,6 @@ impl Core {
             self.time.poll_started.set(last);
             let meta = runnable.metadata();
             let slot = meta.slot.load(Ordering::Relaxed);
-            if self.config.statistics {
-                let since = meta.runnable_since.load(Ordering::Relaxed);
-                self.observe
-                    .poll_delay
-                    .set(Some(self.time.now.get().saturating_sub(since)));
-            }
             self.turn.polling.set(Some(Polling {
                 queue: meta.queue,
                 group: meta.group.as_ref().map(|g| g.id),
@@ -281,16 +275,17 @@ impl Core {
                 runnable.run();
             }
             self.turn.polling.set(None);
-            // The task's future read the clock as it returned.
+            // The task's future read the clock as it returned, and charged
+            // the poll (`Core::poll_done`).
             let (now, elapsed) = self.time.poll_ended.take().unwrap_or_else(|| {
+                // Not reachable: every run of a task ends in `poll_done`.
                 let now = clock.raw();
-                (now, clock.nanos_between(last, now))
+                let elapsed = clock.nanos_between(last, now);
+                self.charge(elapsed);
+                (now, elapsed)
             });
             last = now;
             self.time.now.set(self.time.now.get() + elapsed);
-            // Charged before the next drain, so that queues woken meanwhile
-            // join at an average that includes this poll.
-            self.charge(elapsed);
             if let Some(payload) = self.turn.panic.take() {
                 std::panic::resume_unwind(payload);
             }

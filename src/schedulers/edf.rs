@@ -3,7 +3,7 @@
 use std::collections::BinaryHeap;
 
 use super::keyed::Keyed;
-use super::{ReadyTask, Scheduler};
+use super::{ReadyTask, Reports, Scheduler};
 
 /// Earliest deadline first: tasks spawned with a deadline
 /// ([`TaskBuilder::deadline`](crate::TaskBuilder::deadline)) run in deadline
@@ -35,5 +35,10 @@ impl Scheduler for Edf {
 
     fn len(&self) -> usize {
         self.tasks.len()
+    }
+
+    /// None: what it orders by is read from each task's live figures.
+    fn reports(&self) -> Reports {
+        Reports::NONE
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{BinaryHeap, VecDeque};
 
 use super::keyed::Keyed;
-use super::{ReadyTask, Scheduler};
+use super::{ReadyTask, Reports, Scheduler};
 
 /// Tasks run in the order they became runnable. A task that sleeps and wakes
 /// goes to the back. The default, and the cheapest: good for throughput.
@@ -34,6 +34,11 @@ impl Scheduler for RunnableFifo {
     fn len(&self) -> usize {
         self.tasks.len()
     }
+
+    /// None: what it orders by is read from each task's live figures.
+    fn reports(&self) -> Reports {
+        Reports::NONE
+    }
 }
 
 /// Tasks run in the order they were spawned; a task keeps its place across
@@ -62,5 +67,10 @@ impl Scheduler for ArrivalFifo {
 
     fn len(&self) -> usize {
         self.tasks.len()
+    }
+
+    /// None: what it orders by is read from each task's live figures.
+    fn reports(&self) -> Reports {
+        Reports::NONE
     }
 }

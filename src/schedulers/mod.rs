@@ -14,4 +14,12 @@ pub use fifo::{ArrivalFifo, RunnableFifo};
 pub use group_fair::GroupFair;
 pub use las::LAS;
 
-use crate::runtime::scheduler::{ReadyTask, Scheduler};
+use crate::runtime::scheduler::{ReadyTask, Reports, Scheduler};
+
+/// `scheduler` as a queue is made with it: boxed, or `None` for the
+/// default [`RunnableFifo`], which the run queue keeps natively (no dynamic
+/// call, no [`ReadyTask`] around each task). Callers unsize the box.
+pub(crate) fn custom<S: Scheduler>(scheduler: S) -> Option<Box<S>> {
+    let default = std::any::TypeId::of::<S>() == std::any::TypeId::of::<RunnableFifo>();
+    (!default).then(|| Box::new(scheduler))
+}

@@ -328,6 +328,11 @@ macro_rules! turn_taking_scheduler {
             fn len(&self) -> usize {
                 self.inner.len()
             }
+
+            /// None: the shares are read from each task's live figures.
+            fn reports(&self) -> $crate::Reports {
+                $crate::Reports::NONE
+            }
         }
     };
 }

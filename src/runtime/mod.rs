@@ -145,6 +145,8 @@ impl Core {
     /// Keeps a panic's payload for the run future to re-raise after the
     /// poll in progress. The first one is kept; a later one is dropped
     /// (under `catch_unwind`: a payload may panic on drop too).
+    #[cold]
+    #[inline(never)]
     pub(crate) fn stash_panic(&self, payload: Box<dyn Any + Send>) {
         match self.turn.panic.take() {
             None => self.turn.panic.set(Some(payload)),

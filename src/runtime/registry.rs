@@ -160,9 +160,11 @@ impl Core {
 
     /// Called by a task's future at the end of every run: takes the poll's
     /// one clock reading, charges the poll to the task, its group and (for a
-    /// poll the turn made) the running slice, counts it, tells the queue's
-    /// scheduler if it asked to be told, and, if the task ended, frees what
-    /// it held. One borrow of the scheduling state.
+    /// poll the turn made) the running slice, counts it, and, if the task
+    /// ended, frees what it held, under one borrow of the scheduling state.
+    /// What is rare (a slow poll, a scheduler that asked to be told) is done
+    /// out of line, by [`poll_reported`](Self::poll_reported).
+    #[inline]
     pub(crate) fn poll_done(&self, meta: &TaskMeta, ending: Option<Ending>) {
         let now = self.time.clock.raw();
         let elapsed = self
@@ -186,58 +188,81 @@ impl Core {
         }
         let queue = &mut sched.queues[meta.queue];
         // A run that cancels the task drops its future unpolled: no poll.
-        if turn_poll && ending != Some(Ending::Cancelled) {
-            let slow = elapsed >= self.observe.slow_poll;
-            if self.config.statistics {
-                // `now` has not moved since the poll started.
-                let since = meta.runnable_since.load(Ordering::Relaxed);
-                let delay = self.time.now.get().saturating_sub(since);
-                queue.counters.polled(delay, elapsed, slow);
-            }
-            if slow {
-                let report = meta.report(Duration::from_nanos(elapsed));
-                self.observe.slow_report.set(Some(Box::new(report)));
-            }
+        let counted = turn_poll && ending != Some(Ending::Cancelled);
+        let slow = counted && elapsed >= self.observe.slow_poll;
+        if counted && self.config.statistics {
+            // `now` has not moved since the poll started.
+            let since = meta.runnable_since.load(Ordering::Relaxed);
+            let delay = self.time.now.get().saturating_sub(since);
+            queue.counters.polled(delay, elapsed, slow);
         }
+        let mut gone_group = None;
+        if let Some(ending) = ending {
+            queue.counters.ended(ending);
+            gone_group = meta.group.as_ref().filter(|group| {
+                let last = group.live.fetch_sub(1, Ordering::Relaxed) == 1;
+                if last {
+                    queue.groups.remove(&group.id);
+                }
+                last
+            });
+        }
+        if slow || queue.wants(true) || (ending.is_some() && queue.wants(false)) {
+            drop(guard);
+            self.poll_reported(meta, ending, gone_group.map(|group| group.id), elapsed, slow);
+        } else {
+            drop(guard);
+        }
+        if ending.is_some() {
+            // After the borrow: dropping the task's last waker may run user
+            // code (its output's drop).
+            self.registry.end(meta);
+        }
+    }
+
+    /// Reports the poll that just ended to whoever asked: the slow-poll
+    /// hook (through the loop), and the queue's scheduler (`polled`, and
+    /// `task_gone` and `group_gone` for a task that ended with `ending`,
+    /// the last of group `gone_group`).
+    #[cold]
+    #[inline(never)]
+    fn poll_reported(
+        &self,
+        meta: &TaskMeta,
+        ending: Option<Ending>,
+        gone_group: Option<u64>,
+        elapsed: u64,
+        slow: bool,
+    ) {
+        if slow {
+            let report = meta.report(Duration::from_nanos(elapsed));
+            self.observe.slow_report.set(Some(Box::new(report)));
+        }
+        let Ok(mut guard) = self.sched.try_borrow_mut() else {
+            return;
+        };
+        let queue = &mut guard.queues[meta.queue];
         let mut told = Ok(());
         if queue.wants(true) {
             let info = TaskInfo::of(meta);
             told = queue.tell(|scheduler| scheduler.polled(&info, elapsed, ending.is_some()));
         }
-        let Some(ending) = ending else {
-            // Released before anything that may run user code (a panic
-            // payload's drop).
-            drop(guard);
-            if let Err(panic) = told {
-                self.stash_panic(panic);
-            }
-            return;
-        };
-        queue.counters.ended(ending);
-        let gone_group = meta.group.as_ref().filter(|group| {
-            let last = group.live.fetch_sub(1, Ordering::Relaxed) == 1;
-            if last {
-                queue.groups.remove(&group.id);
-            }
-            last
-        });
-        if queue.wants(false) {
+        if ending.is_some() && queue.wants(false) {
             told = told.and_then(|()| {
                 queue.tell(|scheduler| {
                     scheduler.task_gone(meta.id);
                     if let Some(group) = gone_group {
-                        scheduler.group_gone(group.id);
+                        scheduler.group_gone(group);
                     }
                 })
             });
         }
         // Released before anything that may run user code (a panic
-        // payload's drop, the last waker's).
+        // payload's drop).
         drop(guard);
         if let Err(panic) = told {
             self.stash_panic(panic);
         }
-        self.registry.end(meta);
     }
 
     /// Cancels every live task: wakes them all (so that idle ones are

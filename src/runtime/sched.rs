@@ -291,6 +291,10 @@ impl Core {
 
     /// Takes a runnable task: into its queue, or, if aborted, into the reap
     /// list. Runs no user code, so it may run inside a wake.
+    ///
+    /// Every wake on the executor's thread and every spawn comes through
+    /// here: the rare branches are out of line, so that this stays small
+    /// enough to inline into the wake.
     #[inline]
     pub(super) fn accept(&self, runnable: Runnable) {
         let Some(runnable) = self.registry.reap_if_aborted(runnable) else {
@@ -300,20 +304,23 @@ impl Core {
             .metadata()
             .runnable_since
             .store(self.time.now.get(), Ordering::Relaxed);
-        match self.sched.try_borrow_mut() {
-            Ok(mut sched) => {
-                if let Err(panic) = sched.push(runnable) {
-                    drop(sched);
-                    self.stash_panic(panic);
-                }
-            }
-            // Not reachable today (the scheduling state is never borrowed
-            // across user code), but a wake must never panic: buffer it.
-            Err(_) => {
-                self.wake_buf.borrow_mut().push_back(runnable);
-                self.buffered.set(true);
-            }
+        let Ok(mut sched) = self.sched.try_borrow_mut() else {
+            return self.buffer_wake(runnable);
+        };
+        if let Err(panic) = sched.push(runnable) {
+            drop(sched);
+            self.stash_panic(panic);
         }
+    }
+
+    /// A wake that found the scheduling state borrowed. Not reachable
+    /// today (it is never borrowed across user code), but a wake must never
+    /// panic: it waits in a buffer for the next drain.
+    #[cold]
+    #[inline(never)]
+    fn buffer_wake(&self, runnable: Runnable) {
+        self.wake_buf.borrow_mut().push_back(runnable);
+        self.buffered.set(true);
     }
 
     /// Charges a poll's nanoseconds to the current slice.

@@ -199,11 +199,18 @@ impl<E: Entry> Registry<E> {
         // an abort request) whose synchronization orders it before this,
         // and `take_in`'s `SeqCst` load orders it for a task just taken in.
         if task.meta().aborted(Ordering::Relaxed) {
-            self.reap.borrow_mut().push(task);
-            self.reap_pending.set(true);
+            self.reap_later(task);
             return None;
         }
         Some(task)
+    }
+
+    /// Out of line: on the path of every wake, and rarely taken.
+    #[cold]
+    #[inline(never)]
+    fn reap_later(&self, task: E) {
+        self.reap.borrow_mut().push(task);
+        self.reap_pending.set(true);
     }
 
     /// Whether the reap list may hold something.

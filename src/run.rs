@@ -59,6 +59,13 @@ impl Wake for UntilWake {
 
     fn wake_by_ref(self: &Arc<Self>) {
         self.woken.store(true, Ordering::Release);
+        // Woken from inside the turn that this run future is making (a task
+        // it awaits has just finished): the loop polls the future again
+        // before the turn can end, so the host needs no wake (an atomic
+        // swap and the host's own wake, once per task the future awaits).
+        if Core::in_turn_of(Arc::as_ptr(self).cast()) {
+            return;
+        }
         self.runner.wake();
     }
 }

@@ -89,6 +89,36 @@ impl Clock {
     pub(crate) fn nanos_between(&self, start: u64, end: u64) -> u64 {
         self.inner.delta_as_nanos(start, end)
     }
+
+    /// The fewest raw ticks that span at least `nanos` nanoseconds
+    /// (`u64::MAX` if no span does): a limit checked on every poll is then
+    /// a subtraction of two readings, not a conversion (a 128-bit multiply
+    /// and shift for the TSC).
+    pub(crate) fn ticks_for(&self, nanos: u64) -> u64 {
+        if nanos == 0 {
+            return 0;
+        }
+        let spans = |ticks: u64| self.inner.delta_as_nanos(0, ticks) >= nanos;
+        // Doubling to a span long enough, then halving the gap: the
+        // conversion is monotonic over the range this explores.
+        let mut high = 1u64;
+        while !spans(high) {
+            if high > u64::MAX / 2 {
+                return u64::MAX;
+            }
+            high *= 2;
+        }
+        let mut low = high / 2;
+        while high - low > 1 {
+            let mid = low + (high - low) / 2;
+            if spans(mid) {
+                high = mid;
+            } else {
+                low = mid;
+            }
+        }
+        high
+    }
 }
 
 impl Default for Clock {
@@ -136,4 +166,25 @@ impl ManualClock {
 /// A duration in nanoseconds, saturating at `u64::MAX` (some 584 years).
 pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ticks_for` gives the shortest span of raw ticks that covers the
+    /// nanoseconds asked for, on the machine's clock and on a manual one.
+    #[test]
+    fn ticks_for_is_the_shortest_span_that_covers_the_nanoseconds() {
+        let (manual, _hand) = Clock::manual();
+        for clock in [Clock::system(), manual] {
+            assert_eq!(clock.ticks_for(0), 0);
+            for nanos in [1, 7, 1_000, 100_000, 2_000_000, 1 << 40] {
+                let ticks = clock.ticks_for(nanos);
+                assert!(clock.nanos_between(0, ticks) >= nanos, "{nanos} ns");
+                assert!(clock.nanos_between(0, ticks - 1) < nanos, "{nanos} ns");
+            }
+            assert_eq!(clock.ticks_for(u64::MAX), u64::MAX);
+        }
+    }
 }

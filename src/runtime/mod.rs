@@ -94,6 +94,7 @@ impl Core {
         let weights: Vec<u32> = queues.iter().map(|(weight, _)| *weight).collect();
         let weights = &weights[..];
         let config_slow_poll = config.slow_poll;
+        let config_driver_yield = config.driver_yield;
         let picker = Picker::new(
             weights,
             nanos(config.sched_latency),
@@ -113,7 +114,7 @@ impl Core {
             wake_buf: RefCell::new(VecDeque::new()),
             buffered: Cell::new(false),
             registry: Registry::new(),
-            time: Time::new(clock),
+            time: Time::new(clock, nanos(config_driver_yield)),
             stop: StopState::new(),
             turn: TurnState::new(),
             observe: Observers {

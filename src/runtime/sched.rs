@@ -7,7 +7,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use crate::base::clock::nanos;
 use crate::base::group::{GroupState, IdHasher};
 use crate::base::picker::{Picker, SliceEnd};
 use crate::observe::stats::{QueueCounters, bump};
@@ -395,11 +394,8 @@ impl Core {
         // The host's reactor is the only way a socket's readiness reaches
         // the executor: waiting for a task to be preempted would never end
         // when only the host knows that a task should preempt it.
-        let held = self
-            .time
-            .clock
-            .nanos_between(self.turn.host.held_since.get(), raw);
-        if held >= nanos(self.config.driver_yield) {
+        let held = raw.saturating_sub(self.turn.host.held_since.get());
+        if held >= self.time.driver_yield_ticks {
             return true;
         }
         let sched = self.sched.borrow();

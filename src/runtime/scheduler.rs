@@ -172,7 +172,10 @@ pub struct TaskInfo {
     pub id: TaskId,
     /// The task's group (the hash of its group key), if it has one.
     pub group: Option<u64>,
-    /// When the task was spawned.
+    /// When the task was spawned: for a task spawned by another task, as
+    /// of the executor's last clock reading (the start of the spawning
+    /// poll), like `runnable_since`; for one with a deadline, or spawned
+    /// from outside the executor's turn, the moment of the spawn.
     pub arrival: u64,
     /// When the task last became runnable, as of the executor's last clock
     /// reading (a wake during a poll is stamped with that poll's start, or,
@@ -238,7 +241,7 @@ impl ReadyTask {
         self.meta().group.as_ref().map(|group| group.id)
     }
 
-    /// When the task was spawned.
+    /// When the task was spawned (see [`TaskInfo::arrival`]).
     pub fn arrival(&self) -> u64 {
         self.meta().arrival.load(Ordering::Relaxed)
     }

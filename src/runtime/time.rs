@@ -24,12 +24,16 @@ pub(crate) struct Time {
     /// Raw reading at the start of the current turn, for statistics taken
     /// during one.
     pub(super) turn_started: Cell<u64>,
+    /// `driver_yield` in raw ticks: how long a turn may hold the host's
+    /// thread, checked after every poll.
+    pub(super) driver_yield_ticks: u64,
 }
 
 impl Time {
-    pub(super) fn new(clock: Clock) -> Self {
+    pub(super) fn new(clock: Clock, driver_yield: u64) -> Self {
         let origin = clock.raw();
         Time {
+            driver_yield_ticks: clock.ticks_for(driver_yield),
             clock,
             origin,
             now: Cell::new(0),

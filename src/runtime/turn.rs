@@ -38,7 +38,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use slab::Slab;
 use std::task::{Context, Waker};
 
-use crate::base::clock::nanos;
 use crate::observe::stats::bump;
 use crate::runtime::Core;
 use crate::runtime::host::{self, HostState};
@@ -102,6 +101,14 @@ impl Core {
     /// now is polled from inside the executor.
     pub(crate) fn is_running(&self) -> bool {
         self.turn.running.get()
+    }
+
+    /// Whether this thread is inside a turn made by the run future whose
+    /// `run_until` waker has data pointer `until`: that turn polls the
+    /// future again, if woken, before it ends.
+    pub(crate) fn in_turn_of(until: *const ()) -> bool {
+        Core::with_current(|core| core.turn.running.get() && core.turn.until_waker.get() == until)
+            .unwrap_or(false)
     }
 
     /// Enters a run future polled with `waker` in the runner list (`slot`
@@ -191,7 +198,7 @@ impl Core {
         start: u64,
     ) -> (TurnEnd, u64) {
         let clock = &self.time.clock;
-        let driver_yield = nanos(self.config.driver_yield);
+        let driver_yield = self.time.driver_yield_ticks;
         let max_polls = self.config.max_polls_per_yield;
         let mut last = start;
         self.time.set_now_raw(last);
@@ -257,6 +264,13 @@ impl Core {
                     // the task waits to be cancelled.
                     continue;
                 }
+                if until_woken.load(Ordering::Relaxed) {
+                    // The `run_until` future woke itself as it was polled
+                    // (a yield), which does not wake the host from inside
+                    // the turn (see `Core::in_turn_of`): the host is to
+                    // poll again, after its own IO and timers.
+                    cx.waker().wake_by_ref();
+                }
                 return (TurnEnd::Idle, last);
             };
             until_after_tasks = false;
@@ -294,7 +308,7 @@ impl Core {
             // Measured from when the host last had its reactor run, not
             // summed over polls: the host waits for all of it, scheduling
             // work included.
-            let held = clock.nanos_between(self.turn.host.held_since.get(), last);
+            let held = last.saturating_sub(self.turn.host.held_since.get());
             if polls >= max_polls || held >= driver_yield {
                 bump(&self.observe.counters.driver_yields, 1);
                 host::yield_to_host(cx, self.config.deferred_host_yield);

@@ -228,6 +228,14 @@ impl Error for JoinError {
 /// (the default) the original payload is re-raised from the executor's run
 /// future instead, and this error carries the message as its payload.
 pub struct PanicError {
+    // Boxed: a task's output slot is as large as its largest value, and
+    // every task's output may be this error. One pointer keeps a
+    // `JoinError` (and so the output slot of a task with a small output)
+    // at one word; a panic, which is rare, pays an allocation.
+    inner: Box<Panicked>,
+}
+
+struct Panicked {
     message: String,
     // `Box<dyn Any + Send>` is not `Sync`; the mutex makes the error `Sync`
     // (so it fits `anyhow` and `Box<dyn Error + Send + Sync>`) without unsafe.
@@ -238,30 +246,33 @@ pub struct PanicError {
 impl PanicError {
     pub(crate) fn new(payload: Box<dyn Any + Send + 'static>) -> Self {
         let message = panic_message(payload.as_ref());
-        PanicError {
-            message,
-            payload: Mutex::new(payload),
-        }
+        Self::with(message, payload)
     }
 
     pub(crate) fn from_message(message: String) -> Self {
         let payload: Box<dyn Any + Send> = Box::new(message.clone());
+        Self::with(message, payload)
+    }
+
+    fn with(message: String, payload: Box<dyn Any + Send + 'static>) -> Self {
         PanicError {
-            message,
-            payload: Mutex::new(payload),
+            inner: Box::new(Panicked {
+                message,
+                payload: Mutex::new(payload),
+            }),
         }
     }
 
     /// The panic message: the `&str` or `String` the task panicked with, or a
     /// placeholder for other payloads.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     /// The value the task panicked with, e.g. to re-raise it with
     /// [`std::panic::resume_unwind`].
     pub fn into_payload(self) -> Box<dyn Any + Send + 'static> {
-        match self.payload.into_inner() {
+        match self.inner.payload.into_inner() {
             Ok(payload) => payload,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -280,14 +291,14 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 impl fmt::Display for PanicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.inner.message)
     }
 }
 
 impl fmt::Debug for PanicError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PanicError")
-            .field("message", &self.message)
+            .field("message", &self.inner.message)
             .finish_non_exhaustive()
     }
 }

@@ -20,7 +20,7 @@ use crate::base::clock::nanos;
 use crate::base::id::{Ending, TaskName};
 use crate::runtime::Core;
 use crate::runtime::scheduler::TaskInfo;
-use crate::runtime::task::{self, Runnable, Task, TaskMeta};
+use crate::runtime::task::{self, Runnable, Task, TaskExtras, TaskMeta};
 
 /// Which group a new task joins.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -76,10 +76,15 @@ impl Core {
         };
         let mut meta = TaskMeta::new(&self.shared, queue, location);
         meta.arrival = AtomicU64::new(arrival);
-        meta.deadline = options
+        let deadline = options
             .deadline
             .map(|within| arrival.saturating_add(nanos(within)));
-        meta.name = options.name;
+        if deadline.is_some() || options.name.is_some() {
+            meta.extras = Some(Box::new(TaskExtras {
+                name: options.name,
+                deadline,
+            }));
+        }
         {
             let Ok(mut sched) = self.sched.try_borrow_mut() else {
                 // Only a scheduler's own method runs while the scheduling

@@ -198,7 +198,7 @@ impl TaskInfo {
             runnable_since: meta.runnable_since.load(Ordering::Relaxed),
             service: meta.service.load(Ordering::Relaxed),
             group_service: meta.group_service(),
-            deadline: meta.deadline,
+            deadline: meta.deadline(),
         }
     }
 }
@@ -263,7 +263,7 @@ impl ReadyTask {
 
     /// The task's deadline, if it was spawned with one.
     pub fn deadline(&self) -> Option<u64> {
-        self.meta().deadline
+        self.meta().deadline()
     }
 
     pub(crate) fn group_state(&self) -> Option<&GroupState> {

@@ -75,8 +75,6 @@ pub(crate) struct TaskMeta {
     /// `Spawner`: when the executor took it in). Written before the task is
     /// first queued, by the executor's thread.
     pub(crate) arrival: AtomicU64,
-    /// Executor-clock nanoseconds by which the task should finish.
-    pub(crate) deadline: Option<u64>,
     /// Executor-clock nanoseconds when the task last became runnable.
     /// Written by the executor's thread only, like `service`.
     pub(crate) runnable_since: AtomicU64,
@@ -84,10 +82,20 @@ pub(crate) struct TaskMeta {
     pub(crate) service: AtomicU64,
     /// The task's virtual time for `GroupFair`, when it has no group.
     pub(crate) fair: FairClock,
-    /// The name given at spawn, for slow-poll and stall reports.
-    pub(crate) name: Option<TaskName>,
     /// Where the task was spawned.
     pub(crate) location: &'static Location<'static>,
+    /// What only some tasks have (a name, a deadline), behind one pointer
+    /// so that the others do not carry it: `None` for most tasks.
+    pub(crate) extras: Option<Box<TaskExtras>>,
+}
+
+/// The part of a task's metadata that most tasks do not have.
+#[derive(Debug, Default)]
+pub(crate) struct TaskExtras {
+    /// The name given at spawn, for slow-poll and stall reports.
+    pub(crate) name: Option<TaskName>,
+    /// Executor-clock nanoseconds by which the task should finish.
+    pub(crate) deadline: Option<u64>,
 }
 
 /// The `slot` of a task the executor has not taken in yet.
@@ -109,13 +117,23 @@ impl TaskMeta {
             shared: Arc::clone(shared),
             group: None,
             arrival: AtomicU64::new(0),
-            deadline: None,
             runnable_since: AtomicU64::new(0),
             service: AtomicU64::new(0),
             fair: FairClock::default(),
-            name: None,
             location,
+            extras: None,
         }
+    }
+
+    /// The name given at spawn, if any.
+    pub(crate) fn name(&self) -> Option<&TaskName> {
+        self.extras.as_ref()?.name.as_ref()
+    }
+
+    /// Executor-clock nanoseconds by which the task should finish, if it
+    /// was given a deadline.
+    pub(crate) fn deadline(&self) -> Option<u64> {
+        self.extras.as_ref()?.deadline
     }
 
     /// A report of this task's poll that lasted `duration`, for the
@@ -124,7 +142,7 @@ impl TaskMeta {
         PollReport {
             queue: self.queue,
             task: self.id,
-            name: self.name.clone(),
+            name: self.name().cloned(),
             location: self.location,
             duration,
         }
@@ -326,4 +344,17 @@ fn with_own_core<R>(meta: &TaskMeta, f: impl FnOnce(&Core) -> R) -> Option<R> {
         own.then(|| f(core))
     })
     .flatten()
+}
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn sizes() {
+        use std::mem::size_of;
+        eprintln!("TaskMeta {}", size_of::<super::TaskMeta>());
+        eprintln!("JoinError {}", size_of::<crate::JoinError>());
+        eprintln!("Output<Result<(),JoinError>> {}", size_of::<super::Output<Result<(), crate::JoinError>>>());
+        eprintln!("Waker {}", size_of::<std::task::Waker>());
+        eprintln!("FairClock {}", size_of::<crate::base::group::FairClock>());
+        eprintln!("PanicError {}", size_of::<crate::base::error::PanicError>());
+    }
 }

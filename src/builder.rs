@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::base::clock::Clock;
-use crate::base::config::Config;
+use crate::base::config::{Config, MAX_QUEUES};
 use crate::base::directory::Directory;
 use crate::base::error::BuildError;
 use crate::base::key::QueueKey;
@@ -355,6 +355,9 @@ impl<K: QueueKey> ExecutorBuilder<K> {
     pub fn build(self) -> Result<Rc<Executor<K>>, BuildError> {
         if self.queues.is_empty() {
             return Err(BuildError::NoQueues);
+        }
+        if self.queues.len() > MAX_QUEUES {
+            return Err(BuildError::TooManyQueues);
         }
         let mut seen = HashSet::with_capacity(self.queues.len());
         for (key, weight, _) in &self.queues {

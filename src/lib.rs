@@ -27,7 +27,7 @@ mod yielding;
 pub use base::clock::{Clock, ManualClock};
 pub use base::config::{
     DEFAULT_DRIVER_YIELD, DEFAULT_MAX_POLLS_PER_YIELD, DEFAULT_MIN_SLICE, DEFAULT_SCHED_LATENCY,
-    DEFAULT_SLOW_POLL,
+    DEFAULT_SLOW_POLL, MAX_QUEUES,
 };
 pub use base::error::{BuildError, ConfigError, NoCurrentTask, UnknownQueue};
 pub use base::error::{JoinError, PanicError};

@@ -326,3 +326,15 @@ fn unit_and_tuple_keys() {
     let error = executor.queue(("tenant", 3)).unwrap_err();
     assert_eq!(error.key(), "(\"tenant\", 3)");
 }
+
+/// More queues than an executor holds is a build error, found before any
+/// queue is made.
+#[test]
+fn more_queues_than_an_executor_holds_is_a_build_error() {
+    let builder = (0..=clockworker::MAX_QUEUES).fold(ExecutorBuilder::new(), |builder, key| {
+        builder.with_queue(key, 1)
+    });
+    let error = build_error(builder);
+    assert_eq!(error, BuildError::TooManyQueues);
+    assert!(error.to_string().contains("65536"), "{error}");
+}

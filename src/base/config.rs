@@ -17,6 +17,11 @@ pub const DEFAULT_MAX_POLLS_PER_YIELD: u32 = 61;
 /// [`QueueStats::slow_polls`](crate::QueueStats::slow_polls).
 pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
 
+/// The most queues one executor holds. A task carries its queue's index in
+/// two bytes of its metadata (every byte there is paid per task); a queue
+/// costs some 10 KiB of statistics, so this is some 640 MiB of queues.
+pub const MAX_QUEUES: usize = 1 << 16;
+
 /// Tunables shared by the executor's layers.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {

@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use crate::base::config::MAX_QUEUES;
 use crate::base::error::{ConfigError, UnknownQueue};
 use crate::base::key::QueueKey;
 
@@ -97,6 +98,9 @@ impl<K: QueueKey> Directory<K> {
             });
         }
         let index = entries.keys.len();
+        if index >= MAX_QUEUES {
+            return Err(ConfigError::TooManyQueues);
+        }
         // The key's own code (`Clone`, `Hash`) runs before the queue is
         // created: if it panics, nothing has changed, and the next queue
         // added still gets the next index on both sides.
@@ -112,5 +116,30 @@ impl<K: QueueKey> Directory<K> {
             return Err(error);
         }
         Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queue past `MAX_QUEUES` is a typed error, and the directory is
+    /// left as it was: the key is not taken, no queue is created.
+    #[test]
+    fn a_queue_past_the_limit_is_refused_and_changes_nothing() {
+        let directory = Directory::new((0..MAX_QUEUES).collect());
+        let mut created = false;
+        let refused = directory.add(MAX_QUEUES, 1, |_, _| {
+            created = true;
+            Ok(())
+        });
+        assert_eq!(refused, Err(ConfigError::TooManyQueues));
+        assert!(!created);
+        assert!(directory.index(&MAX_QUEUES).is_err());
+        assert_eq!(directory.keys().len(), MAX_QUEUES);
+        assert_eq!(
+            ConfigError::TooManyQueues.to_string(),
+            "an executor holds at most 65536 queues"
+        );
     }
 }

@@ -37,6 +37,8 @@ pub enum BuildError {
     /// The watchdog thread could not be started (the message is the
     /// operating system's).
     Watchdog(String),
+    /// More queues than an executor can hold ([`MAX_QUEUES`](crate::MAX_QUEUES)).
+    TooManyQueues,
 }
 
 impl fmt::Display for BuildError {
@@ -63,6 +65,7 @@ impl fmt::Display for BuildError {
             BuildError::Watchdog(reason) => {
                 write!(f, "could not start the watchdog thread: {reason}")
             }
+            BuildError::TooManyQueues => too_many_queues(f),
         }
     }
 }
@@ -117,6 +120,8 @@ pub enum ConfigError {
     },
     /// The executor has been dropped.
     ExecutorGone,
+    /// The executor holds [`MAX_QUEUES`](crate::MAX_QUEUES) queues already.
+    TooManyQueues,
 }
 
 impl fmt::Display for ConfigError {
@@ -131,6 +136,7 @@ impl fmt::Display for ConfigError {
                 )
             }
             ConfigError::ExecutorGone => f.write_str("the executor has been dropped"),
+            ConfigError::TooManyQueues => too_many_queues(f),
         }
     }
 }
@@ -154,6 +160,14 @@ impl ConfigError {
         }
         Ok(())
     }
+}
+
+fn too_many_queues(f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    write!(
+        f,
+        "an executor holds at most {} queues",
+        crate::base::config::MAX_QUEUES
+    )
 }
 
 impl From<UnknownQueue> for ConfigError {

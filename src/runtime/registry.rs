@@ -13,14 +13,14 @@ pub(crate) use live::{Registry, abort};
 
 use std::future::Future;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::base::clock::nanos;
 use crate::base::id::{Ending, TaskName};
 use crate::runtime::Core;
 use crate::runtime::scheduler::TaskInfo;
-use crate::runtime::task::{self, Runnable, Task, TaskExtras, TaskMeta};
+use crate::runtime::task::{self, MAX_LIVE, Runnable, Task, TaskExtras, TaskMeta};
 
 /// Which group a new task joins.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +57,13 @@ impl Core {
         F::Output: 'static,
     {
         if !self.accepts_local_spawn() {
+            return None;
+        }
+        // A task spawned here is reachable by no other thread until this
+        // returns its handle: it is made with its slot, and registered at
+        // that slot (nothing in between registers a task).
+        let slot = self.registry.next_slot();
+        if slot >= MAX_LIVE {
             return None;
         }
         let group = match options.group {
@@ -100,10 +107,7 @@ impl Core {
                 state
             });
         }
-        // A task spawned here is reachable by no other thread until this
-        // returns its handle: its slot is set as it is created.
-        meta.slot = AtomicUsize::new(self.registry.next_slot());
-        let (runnable, task) = task::spawn(meta, future);
+        let (runnable, task) = task::spawn(meta.in_slot(slot), future);
         self.registry.insert_local(&runnable);
         self.accept(runnable);
         if !self.turn.running.get() {
@@ -125,22 +129,23 @@ impl Core {
     /// its arrival, and counts it. Its queue may be one a spawner added after
     /// this drain looked at the commands: the command is visible now (it was
     /// queued before the key could be found), so apply it. A queue still
-    /// unknown cannot happen; the task would be cancelled.
+    /// unknown cannot happen; the task would be cancelled, as it is when
+    /// the executor holds [`MAX_LIVE`] tasks already.
     pub(super) fn register_remote(&self, runnable: &Runnable) {
         let meta = runnable.metadata();
-        if meta.queue >= self.queue_count() {
+        if meta.queue() >= self.queue_count() {
             self.apply_commands();
-            if meta.queue >= self.queue_count() {
-                meta.aborted.store(true, Ordering::Relaxed);
-                return;
-            }
+        }
+        if meta.queue() >= self.queue_count() || self.registry.next_slot() >= MAX_LIVE {
+            meta.aborted.store(true, Ordering::Relaxed);
+            return;
         }
         // The executor's half of the handshake with `JoinHandle::abort`:
         // either the abort finds the slot (and wakes it), or `accept`, after
         // this, finds the flag (and reaps the task).
         self.registry.take_in(runnable);
         meta.arrival.store(self.time.now.get(), Ordering::Relaxed);
-        self.sched.borrow_mut().queues[meta.queue]
+        self.sched.borrow_mut().queues[meta.queue()]
             .counters
             .spawned();
     }
@@ -198,7 +203,7 @@ impl Core {
             // an average that includes this poll.
             sched.picker.charge(elapsed);
         }
-        let queue = &mut sched.queues[meta.queue];
+        let queue = &mut sched.queues[meta.queue()];
         // A run that cancels the task drops its future unpolled: no poll.
         let counted = turn_poll && ending != Some(Ending::Cancelled);
         let slow = counted && elapsed >= self.observe.slow_poll;
@@ -221,7 +226,13 @@ impl Core {
         }
         if slow || queue.wants(true) || (ending.is_some() && queue.wants(false)) {
             drop(guard);
-            self.poll_reported(meta, ending, gone_group.map(|group| group.id), elapsed, slow);
+            self.poll_reported(
+                meta,
+                ending,
+                gone_group.map(|group| group.id),
+                elapsed,
+                slow,
+            );
         } else {
             drop(guard);
         }
@@ -253,7 +264,7 @@ impl Core {
         let Ok(mut guard) = self.sched.try_borrow_mut() else {
             return;
         };
-        let queue = &mut guard.queues[meta.queue];
+        let queue = &mut guard.queues[meta.queue()];
         let mut told = Ok(());
         if queue.wants(true) {
             let info = TaskInfo::of(meta);

@@ -37,7 +37,7 @@ pub(crate) struct Sched {
 impl Sched {
     #[inline]
     fn push(&mut self, runnable: Runnable) -> Result<(), SchedulerPanic> {
-        let queue = runnable.metadata().queue;
+        let queue = runnable.metadata().queue();
         let was_empty = self.queues[queue].is_empty();
         let pushed = self.queues[queue].push(runnable);
         if was_empty && self.picker.wake(queue) {

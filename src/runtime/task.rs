@@ -35,7 +35,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -51,17 +51,23 @@ use crate::runtime::inbox::{self, Shared};
 ///
 /// It must be `Sync` (wakers and join handles reach it from any thread); the
 /// fields the executor alone writes are plain values set at spawn.
+///
+/// Every byte here is paid by every task (`benches/memory.rs`): the slot,
+/// the queue and the abort flag share one word, and what only some tasks
+/// have is behind `extras`.
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
-    /// Index of the task's queue in the executor.
-    pub(crate) queue: usize,
     /// Slot of the task in the executor's live-task index, set when the
     /// executor takes the task in: at once for a task spawned on its thread,
     /// when it drains the spawn for one spawned through a `Spawner`
     /// ([`UNREGISTERED`] until then). See `JoinHandle::abort` for why it is
-    /// written and read with `SeqCst`.
-    pub(crate) slot: AtomicUsize,
+    /// written and read with `SeqCst`. `u32::MAX` stands for `UNREGISTERED`:
+    /// an executor holds fewer live tasks than [`MAX_LIVE`].
+    slot: AtomicU32,
+    /// Index of the task's queue in the executor (fewer than
+    /// [`MAX_QUEUES`] queues).
+    queue: u16,
     /// Set by `JoinHandle::abort` and by the executor's drop: the next run
     /// drops the future instead of polling it.
     pub(crate) aborted: AtomicBool,
@@ -101,6 +107,11 @@ pub(crate) struct TaskExtras {
 /// The `slot` of a task the executor has not taken in yet.
 pub(crate) const UNREGISTERED: usize = usize::MAX;
 
+/// The most tasks an executor holds live at once: slots are stored in four
+/// bytes (`u32::MAX` is [`UNREGISTERED`]). Some 600 GiB of tasks; a spawn
+/// past it is refused (its handle reports `Cancelled`).
+pub(crate) const MAX_LIVE: usize = u32::MAX as usize;
+
 impl TaskMeta {
     /// The metadata of a new task of `queue`, numbered by `shared`: no group,
     /// no deadline, no name, and not registered with the executor yet.
@@ -111,8 +122,9 @@ impl TaskMeta {
     ) -> Self {
         TaskMeta {
             id: TaskId(shared.next_task_id()),
-            queue,
-            slot: AtomicUsize::new(UNREGISTERED),
+            queue: u16::try_from(queue)
+                .expect("queue indices are below MAX_QUEUES: checked as queues are added"),
+            slot: AtomicU32::new(u32::MAX),
             aborted: AtomicBool::new(false),
             shared: Arc::clone(shared),
             group: None,
@@ -123,6 +135,38 @@ impl TaskMeta {
             location,
             extras: None,
         }
+    }
+
+    /// The index of the task's queue.
+    #[inline]
+    pub(crate) fn queue(&self) -> usize {
+        usize::from(self.queue)
+    }
+
+    /// The task's slot in the live-task index, [`UNREGISTERED`] until the
+    /// executor takes it in.
+    #[inline]
+    pub(crate) fn slot(&self, order: Ordering) -> usize {
+        match self.slot.load(order) {
+            u32::MAX => UNREGISTERED,
+            slot => slot as usize,
+        }
+    }
+
+    /// Records the task's slot (below [`MAX_LIVE`]).
+    #[inline]
+    pub(crate) fn set_slot(&self, slot: usize, order: Ordering) {
+        debug_assert!(slot < MAX_LIVE);
+        self.slot.store(slot as u32, order);
+    }
+
+    /// The metadata of a task taken in as it is made, at `slot` (below
+    /// [`MAX_LIVE`]): a plain write, the task being reachable by no other
+    /// thread yet.
+    pub(crate) fn in_slot(mut self, slot: usize) -> Self {
+        debug_assert!(slot < MAX_LIVE);
+        *self.slot.get_mut() = slot as u32;
+        self
     }
 
     /// The name given at spawn, if any.
@@ -140,7 +184,7 @@ impl TaskMeta {
     /// slow-poll hook and the watchdog.
     pub(crate) fn report(&self, duration: std::time::Duration) -> PollReport {
         PollReport {
-            queue: self.queue,
+            queue: self.queue(),
             task: self.id,
             name: self.name().cloned(),
             location: self.location,
@@ -339,8 +383,8 @@ fn finish<T>(meta: &TaskMeta, ending: Ending, output: T) -> Poll<Output<T>> {
 /// executor's turn, which must not count it.
 fn with_own_core<R>(meta: &TaskMeta, f: impl FnOnce(&Core) -> R) -> Option<R> {
     Core::with_current(|core| {
-        let own = Arc::ptr_eq(&core.shared, &meta.shared)
-            && meta.slot.load(Ordering::Relaxed) != UNREGISTERED;
+        let own =
+            Arc::ptr_eq(&core.shared, &meta.shared) && meta.slot(Ordering::Relaxed) != UNREGISTERED;
         own.then(|| f(core))
     })
     .flatten()
@@ -352,7 +396,10 @@ mod size_probe {
         use std::mem::size_of;
         eprintln!("TaskMeta {}", size_of::<super::TaskMeta>());
         eprintln!("JoinError {}", size_of::<crate::JoinError>());
-        eprintln!("Output<Result<(),JoinError>> {}", size_of::<super::Output<Result<(), crate::JoinError>>>());
+        eprintln!(
+            "Output<Result<(),JoinError>> {}",
+            size_of::<super::Output<Result<(), crate::JoinError>>>()
+        );
         eprintln!("Waker {}", size_of::<std::task::Waker>());
         eprintln!("FairClock {}", size_of::<crate::base::group::FairClock>());
         eprintln!("PanicError {}", size_of::<crate::base::error::PanicError>());

@@ -276,9 +276,9 @@ impl Core {
             until_after_tasks = false;
             self.time.poll_started.set(last);
             let meta = runnable.metadata();
-            let slot = meta.slot.load(Ordering::Relaxed);
+            let slot = meta.slot(Ordering::Relaxed);
             self.turn.polling.set(Some(Polling {
-                queue: meta.queue,
+                queue: meta.queue(),
                 group: meta.group.as_ref().map(|g| g.id),
                 slot,
             }));

@@ -62,12 +62,12 @@ pub(crate) trait EntryMeta {
 impl EntryMeta for TaskMeta {
     #[inline]
     fn slot(&self, order: Ordering) -> usize {
-        self.slot.load(order)
+        TaskMeta::slot(self, order)
     }
 
     #[inline]
     fn set_slot(&self, slot: usize, order: Ordering) {
-        self.slot.store(slot, order);
+        TaskMeta::set_slot(self, slot, order);
     }
 
     #[inline]

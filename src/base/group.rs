@@ -101,6 +101,45 @@ impl FairClock {
     }
 }
 
+/// The virtual time of a task that shares alone (it has no group) at
+/// weight 1, in one word of the task's metadata rather than a
+/// [`FairClock`]'s two: at weight 1 the virtual time is the task's service
+/// plus the floors it was raised to, so only that lift needs keeping.
+#[derive(Debug, Default)]
+pub(crate) struct SoloClock {
+    /// Nanoseconds the virtual time is ahead of the task's service.
+    lift: AtomicU64,
+}
+
+impl SoloClock {
+    /// The virtual time at `service`, raised to at least `floor` (an idle
+    /// task banks no credit), as an order-preserving `u64` (`f64` bits,
+    /// as [`FairClock::catch_up`] returns).
+    pub(crate) fn catch_up(&self, service: u64, floor: u64) -> u64 {
+        let vtime = self.at(service);
+        if vtime >= floor {
+            return vtime;
+        }
+        // `floor` is a whole number of nanoseconds at most one rounding
+        // away: the task's virtual time becomes the first whole nanosecond
+        // at or past it (a `u64` at least an `f64` rounds to one at least
+        // it). `as` saturates.
+        let floor_nanos = f64::from_bits(floor).ceil() as u64;
+        // Written on the executor's thread only: a plain store.
+        self.lift
+            .store(floor_nanos.saturating_sub(service), Ordering::Relaxed);
+        self.at(service)
+    }
+
+    /// The virtual time at `service`, as [`catch_up`](Self::catch_up)
+    /// returns it, without the floor: equal to a key it returned as long as
+    /// no service was charged since.
+    pub(crate) fn at(&self, service: u64) -> u64 {
+        let lift = self.lift.load(Ordering::Relaxed);
+        (service.saturating_add(lift) as f64).to_bits()
+    }
+}
+
 /// Hashes ids that are already hashes (group ids, task ids): one multiply,
 /// instead of SipHash on every scheduler operation.
 #[derive(Default)]
@@ -132,3 +171,57 @@ impl Hasher for IdHash {
 
 /// `BuildHasher` for maps keyed by ids.
 pub(crate) type IdHasher = BuildHasherDefault<IdHash>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nanos(bits: u64) -> f64 {
+        f64::from_bits(bits)
+    }
+
+    /// A lone task's virtual time is its service, raised to the floor when
+    /// it falls behind it, and then keeps the lift: the same ordering a
+    /// `FairClock` at weight 1 gives.
+    #[test]
+    fn a_solo_clock_follows_service_and_keeps_the_floors_it_was_raised_to() {
+        let solo = SoloClock::default();
+        let fair = FairClock::default();
+        let mut service = 0;
+        let mut floor = 0u64;
+        for (ran, raised) in [
+            (0, 0.0),
+            (500, 0.0),
+            (0, 2_000.5),
+            (250, 0.0),
+            (0, 1e12),
+            (7, 0.0),
+        ] {
+            service += ran;
+            if raised > 0.0 {
+                floor = f64::to_bits(raised);
+            }
+            let key = solo.catch_up(service, floor);
+            let reference = fair.catch_up(service, 1.0, floor);
+            assert!(key >= floor, "below the floor at {service} ns");
+            assert!(
+                nanos(key) - nanos(reference) < 1.0,
+                "{} vs {}",
+                nanos(key),
+                nanos(reference)
+            );
+            // The key stays current until service is charged.
+            assert_eq!(solo.at(service), key);
+            assert_ne!(solo.at(service + 1), key);
+        }
+    }
+
+    /// Far past 2^53 ns the conversion rounds, but never below the floor.
+    #[test]
+    fn a_solo_clock_never_falls_below_the_floor_even_where_f64_rounds() {
+        let solo = SoloClock::default();
+        let floor = (2f64.powi(60) + 4096.0).to_bits();
+        assert!(solo.catch_up(3, floor) >= floor);
+        assert!(solo.catch_up(u64::MAX, floor) >= floor);
+    }
+}

@@ -86,13 +86,7 @@ impl Core {
         let deadline = options
             .deadline
             .map(|within| arrival.saturating_add(nanos(within)));
-        if deadline.is_some() || options.name.is_some() {
-            meta.extras = Some(Box::new(TaskExtras {
-                name: options.name,
-                deadline,
-            }));
-        }
-        {
+        let group = {
             let Ok(mut sched) = self.sched.try_borrow_mut() else {
                 // Only a scheduler's own method runs while the scheduling
                 // state is borrowed; its panic is caught and re-raised from
@@ -101,11 +95,18 @@ impl Core {
             };
             let run_queue = &mut sched.queues[queue];
             run_queue.counters.spawned();
-            meta.group = group.map(|group| {
+            group.map(|group| {
                 let state = run_queue.group(group);
                 state.live.fetch_add(1, Ordering::Relaxed);
                 state
-            });
+            })
+        };
+        if group.is_some() || deadline.is_some() || options.name.is_some() {
+            meta.extras = Some(Box::new(TaskExtras {
+                group,
+                name: options.name,
+                deadline,
+            }));
         }
         let (runnable, task) = task::spawn(meta.in_slot(slot), future);
         self.registry.insert_local(&runnable);
@@ -216,7 +217,7 @@ impl Core {
         let mut gone_group = None;
         if let Some(ending) = ending {
             queue.counters.ended(ending);
-            gone_group = meta.group.as_ref().filter(|group| {
+            gone_group = meta.group().filter(|group| {
                 let last = group.live.fetch_sub(1, Ordering::Relaxed) == 1;
                 if last {
                     queue.groups.remove(&group.id);

@@ -11,7 +11,7 @@
 use std::fmt;
 use std::sync::atomic::Ordering;
 
-use crate::base::group::{FairClock, GroupState};
+use crate::base::group::{GroupState, SoloClock};
 use crate::base::id::TaskId;
 use crate::runtime::task::{Runnable, TaskMeta};
 
@@ -193,7 +193,7 @@ impl TaskInfo {
     pub(crate) fn of(meta: &TaskMeta) -> Self {
         TaskInfo {
             id: meta.id,
-            group: meta.group.as_ref().map(|group| group.id),
+            group: meta.group().map(|group| group.id),
             arrival: meta.arrival.load(Ordering::Relaxed),
             runnable_since: meta.runnable_since.load(Ordering::Relaxed),
             service: meta.service.load(Ordering::Relaxed),
@@ -238,7 +238,7 @@ impl ReadyTask {
 
     /// The task's group, if it has one.
     pub fn group(&self) -> Option<u64> {
-        self.meta().group.as_ref().map(|group| group.id)
+        self.meta().group().map(|group| group.id)
     }
 
     /// When the task was spawned (see [`TaskInfo::arrival`]).
@@ -267,10 +267,10 @@ impl ReadyTask {
     }
 
     pub(crate) fn group_state(&self) -> Option<&GroupState> {
-        self.meta().group.as_deref()
+        self.meta().group().map(|group| &**group)
     }
 
-    pub(crate) fn fair_clock(&self) -> &FairClock {
+    pub(crate) fn solo_clock(&self) -> &SoloClock {
         &self.meta().fair
     }
 

@@ -41,7 +41,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::base::error::{JoinError, PanicError, panic_message};
-use crate::base::group::{FairClock, GroupState};
+use crate::base::group::{GroupState, SoloClock};
 use crate::base::id::{Ending, TaskId, TaskName};
 use crate::observe::slow::PollReport;
 use crate::runtime::Core;
@@ -75,8 +75,6 @@ pub(crate) struct TaskMeta {
     /// in the schedule function so that the schedule function is zero-sized:
     /// async-task then skips a waker clone and drop around every schedule.
     pub(crate) shared: Arc<Shared>,
-    /// The task's group in its queue, if any.
-    pub(crate) group: Option<Arc<GroupState>>,
     /// Executor-clock nanoseconds at spawn (for a task spawned through a
     /// `Spawner`: when the executor took it in). Written before the task is
     /// first queued, by the executor's thread.
@@ -87,7 +85,7 @@ pub(crate) struct TaskMeta {
     /// CPU time of the task's polls, in nanoseconds.
     pub(crate) service: AtomicU64,
     /// The task's virtual time for `GroupFair`, when it has no group.
-    pub(crate) fair: FairClock,
+    pub(crate) fair: SoloClock,
     /// Where the task was spawned.
     pub(crate) location: &'static Location<'static>,
     /// What only some tasks have (a name, a deadline), behind one pointer
@@ -98,6 +96,8 @@ pub(crate) struct TaskMeta {
 /// The part of a task's metadata that most tasks do not have.
 #[derive(Debug, Default)]
 pub(crate) struct TaskExtras {
+    /// The task's group in its queue, if any.
+    pub(crate) group: Option<Arc<GroupState>>,
     /// The name given at spawn, for slow-poll and stall reports.
     pub(crate) name: Option<TaskName>,
     /// Executor-clock nanoseconds by which the task should finish.
@@ -127,11 +127,10 @@ impl TaskMeta {
             slot: AtomicU32::new(u32::MAX),
             aborted: AtomicBool::new(false),
             shared: Arc::clone(shared),
-            group: None,
             arrival: AtomicU64::new(0),
             runnable_since: AtomicU64::new(0),
             service: AtomicU64::new(0),
-            fair: FairClock::default(),
+            fair: SoloClock::default(),
             location,
             extras: None,
         }
@@ -169,6 +168,12 @@ impl TaskMeta {
         self
     }
 
+    /// The task's group in its queue, if any.
+    #[inline]
+    pub(crate) fn group(&self) -> Option<&Arc<GroupState>> {
+        self.extras.as_ref()?.group.as_ref()
+    }
+
     /// The name given at spawn, if any.
     pub(crate) fn name(&self) -> Option<&TaskName> {
         self.extras.as_ref()?.name.as_ref()
@@ -194,7 +199,7 @@ impl TaskMeta {
 
     /// The service of the task's group, or the task's own if ungrouped.
     pub(crate) fn group_service(&self) -> u64 {
-        match &self.group {
+        match self.group() {
             Some(group) => group.service.load(Ordering::Relaxed),
             None => self.service.load(Ordering::Relaxed),
         }
@@ -205,7 +210,7 @@ impl TaskMeta {
         let service = self.service.load(Ordering::Relaxed);
         self.service
             .store(service.saturating_add(nanos), Ordering::Relaxed);
-        if let Some(group) = &self.group {
+        if let Some(group) = self.group() {
             group.add_service(nanos);
         }
     }

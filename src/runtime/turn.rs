@@ -279,7 +279,7 @@ impl Core {
             let slot = meta.slot(Ordering::Relaxed);
             self.turn.polling.set(Some(Polling {
                 queue: meta.queue(),
-                group: meta.group.as_ref().map(|g| g.id),
+                group: meta.group().map(|group| group.id),
                 slot,
             }));
             if let Some(watchdog) = &self.observe.hooks.watchdog {

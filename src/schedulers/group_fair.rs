@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 
 use super::ReadyTask;
 use super::sharing::{Policy, Sharing, turn_taking_scheduler};
-use crate::base::group::{FairClock, GroupState};
+use crate::base::group::GroupState;
 
 /// Weighted fair CPU share between the groups inside one queue, e.g. one group
 /// per tenant: a tenant with 1,000 runnable tasks gets the same share as a
@@ -78,24 +78,34 @@ impl ByVirtualTime {
         }
     }
 
-    /// The task's sharer's virtual time and `1 / weight`.
-    fn clock<'t>(&self, task: &'t ReadyTask) -> (&'t FairClock, f64) {
-        match task.group_state() {
-            Some(group) => (&group.fair, self.inverse_weight(group)),
-            None => (task.fair_clock(), 1.0),
-        }
+    /// The `1 / weight` of the task's sharer: its group's, or 1 for a task
+    /// without one.
+    fn sharer_inverse_weight(&self, task: &ReadyTask) -> f64 {
+        task.group_state()
+            .map_or(1.0, |group| self.inverse_weight(group))
     }
 }
 
 impl Policy for ByVirtualTime {
     fn key(&mut self, task: &ReadyTask) -> u64 {
-        let (clock, inverse_weight) = self.clock(task);
-        clock.catch_up(task.group_service(), inverse_weight, self.floor)
+        match task.group_state() {
+            Some(group) => {
+                let inverse_weight = self.inverse_weight(group);
+                group.fair.catch_up(
+                    group.service.load(Ordering::Relaxed),
+                    inverse_weight,
+                    self.floor,
+                )
+            }
+            None => task.solo_clock().catch_up(task.service(), self.floor),
+        }
     }
 
-    fn is_current(&self, task: &ReadyTask, _key: u64) -> bool {
-        let (clock, _) = self.clock(task);
-        clock.counts(task.group_service())
+    fn is_current(&self, task: &ReadyTask, key: u64) -> bool {
+        match task.group_state() {
+            Some(group) => group.fair.counts(group.service.load(Ordering::Relaxed)),
+            None => task.solo_clock().at(task.service()) == key,
+        }
     }
 
     fn after(&self, key: u64, granularity: u64) -> u64 {
@@ -106,7 +116,7 @@ impl Policy for ByVirtualTime {
         if end == u64::MAX {
             return u64::MAX;
         }
-        let (_, inverse_weight) = self.clock(task);
+        let inverse_weight = self.sharer_inverse_weight(task);
         let span = (f64::from_bits(end) - f64::from_bits(key)).max(0.0) / inverse_weight;
         // `as` saturates: a span past `u64::MAX` nanoseconds is no limit.
         task.group_service().saturating_add(span as u64)

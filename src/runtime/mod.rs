@@ -9,6 +9,7 @@ pub(crate) mod inbox;
 pub(crate) mod registry;
 pub(crate) mod sched;
 pub(crate) mod scheduler;
+pub(crate) mod site;
 pub(crate) mod stop;
 pub(crate) mod task;
 pub(crate) mod time;

@@ -20,7 +20,8 @@ use crate::base::clock::nanos;
 use crate::base::id::{Ending, TaskName};
 use crate::runtime::Core;
 use crate::runtime::scheduler::TaskInfo;
-use crate::runtime::task::{self, MAX_LIVE, Runnable, Task, TaskExtras, TaskMeta};
+use crate::runtime::site::{Site, TaskExtras};
+use crate::runtime::task::{self, MAX_LIVE, Runnable, Task, TaskMeta};
 
 /// Which group a new task joins.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -102,11 +103,12 @@ impl Core {
             })
         };
         if group.is_some() || deadline.is_some() || options.name.is_some() {
-            meta.extras = Some(Box::new(TaskExtras {
+            meta.site = Site::with(TaskExtras {
+                location,
                 group,
                 name: options.name,
                 deadline,
-            }));
+            });
         }
         let (runnable, task) = task::spawn(meta.in_slot(slot), future);
         self.registry.insert_local(&runnable);

@@ -46,6 +46,7 @@ use crate::base::id::{Ending, TaskId, TaskName};
 use crate::observe::slow::PollReport;
 use crate::runtime::Core;
 use crate::runtime::inbox::{self, Shared};
+use crate::runtime::site::Site;
 
 /// Per-task data, stored in the task's allocation.
 ///
@@ -54,7 +55,7 @@ use crate::runtime::inbox::{self, Shared};
 ///
 /// Every byte here is paid by every task (`benches/memory.rs`): the slot,
 /// the queue and the abort flag share one word, and what only some tasks
-/// have is behind `extras`.
+/// have is behind `site`.
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
@@ -86,22 +87,9 @@ pub(crate) struct TaskMeta {
     pub(crate) service: AtomicU64,
     /// The task's virtual time for `GroupFair`, when it has no group.
     pub(crate) fair: SoloClock,
-    /// Where the task was spawned.
-    pub(crate) location: &'static Location<'static>,
-    /// What only some tasks have (a name, a deadline), behind one pointer
-    /// so that the others do not carry it: `None` for most tasks.
-    pub(crate) extras: Option<Box<TaskExtras>>,
-}
-
-/// The part of a task's metadata that most tasks do not have.
-#[derive(Debug, Default)]
-pub(crate) struct TaskExtras {
-    /// The task's group in its queue, if any.
-    pub(crate) group: Option<Arc<GroupState>>,
-    /// The name given at spawn, for slow-poll and stall reports.
-    pub(crate) name: Option<TaskName>,
-    /// Executor-clock nanoseconds by which the task should finish.
-    pub(crate) deadline: Option<u64>,
+    /// Where the task was spawned, and what only some tasks have (a name,
+    /// a deadline, a group), in one word.
+    pub(crate) site: Site,
 }
 
 /// The `slot` of a task the executor has not taken in yet.
@@ -131,8 +119,7 @@ impl TaskMeta {
             runnable_since: AtomicU64::new(0),
             service: AtomicU64::new(0),
             fair: SoloClock::default(),
-            location,
-            extras: None,
+            site: Site::at(location),
         }
     }
 
@@ -171,18 +158,18 @@ impl TaskMeta {
     /// The task's group in its queue, if any.
     #[inline]
     pub(crate) fn group(&self) -> Option<&Arc<GroupState>> {
-        self.extras.as_ref()?.group.as_ref()
+        self.site.extras()?.group.as_ref()
     }
 
     /// The name given at spawn, if any.
     pub(crate) fn name(&self) -> Option<&TaskName> {
-        self.extras.as_ref()?.name.as_ref()
+        self.site.extras()?.name.as_ref()
     }
 
     /// Executor-clock nanoseconds by which the task should finish, if it
     /// was given a deadline.
     pub(crate) fn deadline(&self) -> Option<u64> {
-        self.extras.as_ref()?.deadline
+        self.site.extras()?.deadline
     }
 
     /// A report of this task's poll that lasted `duration`, for the
@@ -192,7 +179,7 @@ impl TaskMeta {
             queue: self.queue(),
             task: self.id,
             name: self.name().cloned(),
-            location: self.location,
+            location: self.site.location(),
             duration,
         }
     }
@@ -393,20 +380,4 @@ fn with_own_core<R>(meta: &TaskMeta, f: impl FnOnce(&Core) -> R) -> Option<R> {
         own.then(|| f(core))
     })
     .flatten()
-}
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn sizes() {
-        use std::mem::size_of;
-        eprintln!("TaskMeta {}", size_of::<super::TaskMeta>());
-        eprintln!("JoinError {}", size_of::<crate::JoinError>());
-        eprintln!(
-            "Output<Result<(),JoinError>> {}",
-            size_of::<super::Output<Result<(), crate::JoinError>>>()
-        );
-        eprintln!("Waker {}", size_of::<std::task::Waker>());
-        eprintln!("FairClock {}", size_of::<crate::base::group::FairClock>());
-        eprintln!("PanicError {}", size_of::<crate::base::error::PanicError>());
-    }
 }

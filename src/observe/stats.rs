@@ -15,7 +15,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::Duration;
 
-use crate::base::histogram::{Compact, Histogram};
+use crate::base::histogram::{Compact, Histogram, Recorder};
 use crate::base::id::Ending;
 
 /// A snapshot of an executor's statistics, from
@@ -105,20 +105,29 @@ pub struct QueueStats {
     pub poll_duration: Histogram,
 }
 
+/// Polls whose queue delay and duration wait to be recorded: see
+/// [`QueueCounters::polled`].
+const PENDING: usize = 32;
+
 /// A queue's running counts, kept in its run queue.
 #[derive(Debug, Default)]
 pub(crate) struct QueueCounters {
+    /// The queue delay and duration of the polls not recorded yet, the
+    /// first `pending_len` of them.
+    pending: [(u64, u64); PENDING],
+    pending_len: usize,
     spawned: u64,
     completed: u64,
     cancelled: u64,
     panicked: u64,
+    /// Also the count of both recorders' samples.
     polls: u64,
-    cpu_nanos: u64,
     pub(crate) slices: u64,
     pub(crate) preemptions: u64,
     slow_polls: u64,
-    queue_delay: Histogram,
-    poll_duration: Histogram,
+    queue_delay: Recorder,
+    /// Its sum is the queue's CPU time.
+    poll_duration: Recorder,
 }
 
 impl QueueCounters {
@@ -131,10 +140,27 @@ impl QueueCounters {
     #[inline]
     pub(crate) fn polled(&mut self, delay: u64, elapsed: u64, slow: bool) {
         self.polls += 1;
-        self.cpu_nanos = self.cpu_nanos.saturating_add(elapsed);
-        self.slow_polls += u64::from(slow);
-        self.queue_delay.record(delay);
-        self.poll_duration.record(elapsed);
+        if slow {
+            self.slow_polls += 1;
+        }
+        // Recorded in batches: two histogram records on the path of every
+        // poll cost it some 10 ns (measured), twice what the same records
+        // cost in a loop of their own.
+        self.pending[self.pending_len] = (delay, elapsed);
+        self.pending_len += 1;
+        if self.pending_len == PENDING {
+            self.record_pending();
+        }
+    }
+
+    /// Records the polls that wait in `pending`.
+    #[inline(never)]
+    fn record_pending(&mut self) {
+        for &(delay, elapsed) in &self.pending[..self.pending_len] {
+            self.queue_delay.record(delay);
+            self.poll_duration.record(elapsed);
+        }
+        self.pending_len = 0;
     }
 
     pub(crate) fn ended(&mut self, ending: Ending) {
@@ -145,7 +171,9 @@ impl QueueCounters {
         }
     }
 
-    pub(crate) fn snapshot(&self, weight: u32, runnable: usize) -> QueueStats {
+    pub(crate) fn snapshot(&mut self, weight: u32, runnable: usize) -> QueueStats {
+        self.record_pending();
+        let poll_duration = self.poll_duration.snapshot(self.polls);
         QueueStats {
             weight,
             spawned: self.spawned,
@@ -153,13 +181,13 @@ impl QueueCounters {
             cancelled: self.cancelled,
             panicked: self.panicked,
             polls: self.polls,
-            cpu_time: Duration::from_nanos(self.cpu_nanos),
+            cpu_time: poll_duration.sum(),
             slices: self.slices,
             preemptions: self.preemptions,
             runnable,
             slow_polls: self.slow_polls,
-            queue_delay: self.queue_delay.clone(),
-            poll_duration: self.poll_duration.clone(),
+            queue_delay: self.queue_delay.snapshot(self.polls),
+            poll_duration,
         }
     }
 }

@@ -209,11 +209,11 @@ impl Core {
 
     /// A snapshot of the statistics of the queue at `index`.
     pub(crate) fn queue_stats(&self, index: usize) -> QueueStats {
-        let sched = self.sched.borrow();
-        let queue = &sched.queues[index];
-        queue
-            .counters
-            .snapshot(sched.picker.weight(index), queue.len())
+        let mut sched = self.sched.borrow_mut();
+        let weight = sched.picker.weight(index);
+        let queue = &mut sched.queues[index];
+        let runnable = queue.len();
+        queue.counters.snapshot(weight, runnable)
     }
 
     /// Tells the slow-poll hook (the user's callback, the `tracing` log) of

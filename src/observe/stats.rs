@@ -156,10 +156,11 @@ impl QueueCounters {
     /// Records the polls that wait in `pending`.
     #[inline(never)]
     fn record_pending(&mut self) {
-        for &(delay, elapsed) in &self.pending[..self.pending_len] {
-            self.queue_delay.record(delay);
-            self.poll_duration.record(elapsed);
-        }
+        let pending = &self.pending[..self.pending_len];
+        self.queue_delay
+            .record_all(pending.iter().map(|&(delay, _)| delay));
+        self.poll_duration
+            .record_all(pending.iter().map(|&(_, elapsed)| elapsed));
         self.pending_len = 0;
     }
 

@@ -165,7 +165,7 @@ impl Core {
     /// something else inside the turn (a foreign `block_on`, or a combinator
     /// that wraps wakers).
     pub(crate) fn polls_with(&self, waker: &Waker) -> bool {
-        match self.turn.polling.get() {
+        match self.polling() {
             Some(polling) => self
                 .registry
                 .handle_matches(polling.slot, |own| own.data() == waker.data()),
@@ -175,7 +175,7 @@ impl Core {
 
     /// A handle to the queue of the task being polled, if a task is.
     pub(crate) fn polling_queue(&self) -> Option<(Weak<Core>, usize)> {
-        let polling = self.turn.polling.get()?;
+        let polling = self.polling()?;
         Some((self.this.clone(), polling.queue))
     }
 

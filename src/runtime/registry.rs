@@ -68,7 +68,7 @@ impl Core {
             return None;
         }
         let group = match options.group {
-            GroupChoice::Inherit => self.turn.polling.get().and_then(|polling| polling.group),
+            GroupChoice::Inherit => self.polling().and_then(|polling| polling.group),
             GroupChoice::Ungrouped => None,
             GroupChoice::Group(group) => Some(group),
         };
@@ -200,7 +200,7 @@ impl Core {
         // A run the turn made, not one that drops an aborted task's future
         // outside the loop (`reap_aborted`, a shutdown, the executor's
         // drop), which is nobody's poll.
-        let turn_poll = self.turn.polling.get().is_some();
+        let turn_poll = self.in_poll();
         if turn_poll {
             // Before the next drain, so that queues woken meanwhile join at
             // an average that includes this poll.

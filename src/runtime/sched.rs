@@ -15,16 +15,6 @@ use crate::runtime::inbox::Shared;
 use crate::runtime::scheduler::{ReadyTask, Reports, Scheduler};
 use crate::runtime::task::Runnable;
 
-/// The queue and group of the task being polled.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Polling {
-    pub(super) queue: usize,
-    pub(super) group: Option<u64>,
-    /// The task's slot in the live-task index (`Core::registry`), where its
-    /// waker is.
-    pub(super) slot: usize,
-}
-
 /// The scheduling state: the picker and the queues' run queues.
 pub(crate) struct Sched {
     pub(super) picker: Picker,

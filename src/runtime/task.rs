@@ -193,6 +193,7 @@ impl TaskMeta {
     }
 
     /// Charges a poll's time to the task and its group.
+    #[inline]
     pub(crate) fn add_service(&self, nanos: u64) {
         let service = self.service.load(Ordering::Relaxed);
         self.service

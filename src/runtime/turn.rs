@@ -41,16 +41,22 @@ use std::task::{Context, Waker};
 use crate::observe::stats::bump;
 use crate::runtime::Core;
 use crate::runtime::host::{self, HostState};
-use crate::runtime::sched::Polling;
+use crate::runtime::task::TaskMeta;
 
 /// The turn in progress, and the run futures that make turns.
 pub(crate) struct TurnState {
     /// A turn is in progress on this thread (also while dropping).
     pub(super) running: Cell<bool>,
-    /// Queue, group and slot of the task being polled: where
-    /// `clockworker::spawn` puts a task, the group a spawned task inherits,
-    /// and whose waker a nested `run_until` is polled with.
-    pub(super) polling: Cell<Option<Polling>>,
+    /// The metadata of the task being polled, null between polls: one
+    /// store before a poll and one after, and what is needed of it (see
+    /// [`Polling`]) read only when it is needed.
+    ///
+    /// Invariant: non-null only from just before a task's `Runnable::run`
+    /// in the turn's loop to just after it (or to the `Running` guard's
+    /// drop, if the run unwinds), and then it points to that task's
+    /// metadata, which lives in the task's allocation, kept alive by the
+    /// run.
+    pub(super) polling: Cell<*const TaskMeta>,
     /// Data pointer of the waker the `run_until` future is polled with,
     /// while it is: with the task's waker, how a nested `run_until` tells
     /// being awaited from being blocked on (see `RunUntil::poll`).
@@ -67,7 +73,7 @@ impl TurnState {
     pub(super) fn new() -> Self {
         TurnState {
             running: Cell::new(false),
-            polling: Cell::new(None),
+            polling: Cell::new(std::ptr::null()),
             until_waker: Cell::new(std::ptr::null()),
             runners: RefCell::new(Slab::new()),
             panic: Cell::new(None),
@@ -92,11 +98,45 @@ impl Drop for Running<'_> {
         // Already `None` unless a panic unwound out of a poll's bookkeeping
         // (a scheduler's callback, say): no later code may see that task
         // as the one being polled.
-        self.0.turn.polling.set(None);
+        self.0.turn.polling.set(std::ptr::null());
     }
 }
 
+/// What is known of the task being polled: where `clockworker::spawn`
+/// puts a task (its queue), the group a spawned task inherits, and whose
+/// waker a nested `run_until` is polled with (its slot).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Polling {
+    pub(crate) queue: usize,
+    pub(crate) group: Option<u64>,
+    /// The task's slot in the live-task index (`Core::registry`), where its
+    /// waker is.
+    pub(crate) slot: usize,
+}
+
 impl Core {
+    /// The task being polled, if one is.
+    pub(crate) fn polling(&self) -> Option<Polling> {
+        // SAFETY: by the invariant of `TurnState::polling`, a non-null
+        // pointer is the metadata of the task whose run is in progress, on
+        // this thread (`Core` is `!Sync`), so this call is made inside
+        // that run, which keeps the metadata alive. No reference escapes
+        // this function.
+        let meta = unsafe { self.turn.polling.get().as_ref() }?;
+        Some(Polling {
+            queue: meta.queue(),
+            group: meta.group().map(|group| group.id),
+            slot: meta.slot(Ordering::Relaxed),
+        })
+    }
+
+    /// Whether a task of the turn is being polled (not the `run_until`
+    /// future, nor a run that drops an aborted task's future).
+    #[inline]
+    pub(crate) fn in_poll(&self) -> bool {
+        !self.turn.polling.get().is_null()
+    }
+
     /// Whether a turn is in progress on this thread: a run future polled
     /// now is polled from inside the executor.
     pub(crate) fn is_running(&self) -> bool {
@@ -277,18 +317,14 @@ impl Core {
             self.time.poll_started.set(last);
             let meta = runnable.metadata();
             let slot = meta.slot(Ordering::Relaxed);
-            self.turn.polling.set(Some(Polling {
-                queue: meta.queue(),
-                group: meta.group().map(|group| group.id),
-                slot,
-            }));
+            self.turn.polling.set(meta);
             if let Some(watchdog) = &self.observe.hooks.watchdog {
                 let _watched = watchdog.watch(meta.report(std::time::Duration::ZERO), last);
                 runnable.run();
             } else {
                 runnable.run();
             }
-            self.turn.polling.set(None);
+            self.turn.polling.set(std::ptr::null());
             // The task's future read the clock as it returned, and charged
             // the poll (`Core::poll_done`).
             let (now, elapsed) = self.time.poll_ended.take().unwrap_or_else(|| {

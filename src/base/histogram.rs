@@ -276,7 +276,7 @@ impl Default for Histogram {
 /// sum, minimum and maximum, but not its count, which the caller keeps
 /// once for all its recorders (a queue's poll count is the count of both
 /// its queue-delay and its poll-duration samples). It records in batches
-/// ([`record_all`](Self::record_all)): each value costs a bucket's
+/// ([`record_pairs`](Self::record_pairs)): each value costs a bucket's
 /// increment, the sum, minimum and maximum staying in registers.
 #[derive(Debug)]
 pub(crate) struct Recorder {
@@ -299,19 +299,23 @@ impl Default for Recorder {
 }
 
 impl Recorder {
-    /// Records every value of `values`, keeping the sum, minimum and
-    /// maximum in registers until the end: only the buckets are written
-    /// per value.
-    #[inline]
-    pub(crate) fn record_all(&mut self, values: impl Iterator<Item = u64>) {
-        let (mut sum, mut min, mut max) = (self.sum, self.min, self.max);
-        for nanos in values {
-            self.counts[index(nanos)] += 1;
-            sum += u128::from(nanos);
-            min = min.min(nanos);
-            max = max.max(nanos);
+    /// Records pairs of values, the first of each into `first`, the
+    /// second into `second`, keeping the sums, minima and maxima in
+    /// registers until the end: only the buckets are written per value.
+    /// Both in one loop: when values repeat (a task that polls alike),
+    /// each recorder's bucket increments form a chain through memory, and
+    /// the two chains then overlap.
+    pub(crate) fn record_pairs(first: &mut Recorder, second: &mut Recorder, pairs: &[(u64, u64)]) {
+        let mut a = (first.sum, first.min, first.max);
+        let mut b = (second.sum, second.min, second.max);
+        for &(x, y) in pairs {
+            first.counts[index(x)] += 1;
+            second.counts[index(y)] += 1;
+            a = (a.0 + u128::from(x), a.1.min(x), a.2.max(x));
+            b = (b.0 + u128::from(y), b.1.min(y), b.2.max(y));
         }
-        (self.sum, self.min, self.max) = (sum, min, max);
+        (first.sum, first.min, first.max) = a;
+        (second.sum, second.min, second.max) = b;
     }
 
     /// The histogram of what was recorded, `count` values in all.
@@ -423,10 +427,13 @@ mod tests {
     fn a_recorder_snapshot_is_the_histogram_of_its_values() {
         assert_eq!(Recorder::default().snapshot(0), Histogram::new());
         let values = [0, 3, 31, 32, 1_000, 1_000, 77_777, u64::MAX, 5];
-        let mut recorder = Recorder::default();
-        recorder.record_all(values[..4].iter().copied());
-        recorder.record_all(values[4..].iter().copied());
-        assert_eq!(recorder.snapshot(values.len() as u64), of(values));
+        let pairs: Vec<(u64, u64)> = values.iter().map(|&v| (v, v / 3)).collect();
+        let (mut first, mut second) = (Recorder::default(), Recorder::default());
+        Recorder::record_pairs(&mut first, &mut second, &pairs[..4]);
+        Recorder::record_pairs(&mut first, &mut second, &pairs[4..]);
+        let count = values.len() as u64;
+        assert_eq!(first.snapshot(count), of(values));
+        assert_eq!(second.snapshot(count), of(values.map(|v| v / 3)));
     }
 
     /// The bounds of the one bucket holding `v`, through the public API.

@@ -156,11 +156,11 @@ impl QueueCounters {
     /// Records the polls that wait in `pending`.
     #[inline(never)]
     fn record_pending(&mut self) {
-        let pending = &self.pending[..self.pending_len];
-        self.queue_delay
-            .record_all(pending.iter().map(|&(delay, _)| delay));
-        self.poll_duration
-            .record_all(pending.iter().map(|&(_, elapsed)| elapsed));
+        Recorder::record_pairs(
+            &mut self.queue_delay,
+            &mut self.poll_duration,
+            &self.pending[..self.pending_len],
+        );
         self.pending_len = 0;
     }
 

@@ -125,3 +125,28 @@ fn a_combinator_with_wakers_of_its_own_counts_as_blocking() {
     drive(executor.run_until(yield_n(4)));
     assert_eq!(live_tasks(&executor), 0);
 }
+
+/// The `run_until` future is woken from inside the turn that polls it (a
+/// task it awaits ends, or it yields): the turn polls it again before it
+/// ends, without waking the host. When the future yields with no task to
+/// run, the turn ends idle and must then ask the host to poll again, or a
+/// host that polls only when woken would stall.
+#[test]
+fn a_run_until_future_woken_inside_its_own_turn_is_polled_again() {
+    let executor = ExecutorBuilder::new().with_queue((), 1).build().unwrap();
+    let queue = executor.queue(()).unwrap();
+    // Yields with no task at all.
+    assert_eq!(drive(executor.run_until(async { yield_n(100).await })), ());
+    // Yields beside an idle task, then awaits tasks that end in the turn.
+    let idle = queue.spawn(std::future::pending::<()>());
+    let sum = drive(executor.run_until(async {
+        yield_n(10).await;
+        let mut sum = 0;
+        for i in 0..50 {
+            sum += queue.spawn(async move { i }).await.unwrap();
+        }
+        sum
+    }));
+    assert_eq!(sum, (0..50).sum());
+    assert!(!idle.is_finished());
+}

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use clockworker::{
     ArrivalFifo, Clock, Edf, Executor, ExecutorBuilder, GroupFair, JoinError, LAS, ManualClock,
-    QueueHandle, ReadyTask, RunnableFifo, Scheduler, TaskId, TaskInfo, group_id,
+    QueueHandle, ReadyTask, Reports, RunnableFifo, Scheduler, TaskId, TaskInfo, group_id,
 };
 
 const US: Duration = Duration::from_micros(1);
@@ -281,6 +281,20 @@ fn runnable_fifo_runs_in_order_of_becoming_runnable() {
     // After B1 the queue holds D (spawned), W (woken by B), B (yielded); W2
     // then wakes A, which goes to the back, behind B.
     assert_eq!(log, ["W1", "A1", "B1", "D1", "W2", "B2", "A2"]);
+}
+
+/// The default FIFO is kept natively by its queue (no scheduler object):
+/// the same order as the `RunnableFifo` object behind a wrapper, which the
+/// queue calls like any scheduler of the user's.
+#[test]
+fn the_native_fifo_orders_tasks_as_the_runnable_fifo_object_does() {
+    let native = sleep_and_wake_scenario(RunnableFifo::new());
+    let (wrapped, events) = Recorder::new(RunnableFifo::new());
+    assert_eq!(sleep_and_wake_scenario(wrapped), native);
+    assert!(
+        !events.borrow().pushes.is_empty(),
+        "the wrapper was not used"
+    );
 }
 
 #[test]
@@ -1465,4 +1479,148 @@ fn a_task_spawned_outside_a_turn_and_dropped_on_push_is_cancelled() {
     assert_eq!(log.take(), ["after"]);
     assert!(tasks_gone.borrow().contains(&doomed_id));
     assert_eq!(*groups_gone.borrow(), [group_id(&"doomed")]);
+}
+
+// ---------------------------------------------------------------------------
+// Reports
+// ---------------------------------------------------------------------------
+
+/// A scheduler that answers `reports` with `reports` (the default if
+/// `None`), and otherwise passes everything to `inner`.
+struct Asking<S> {
+    inner: S,
+    reports: Option<Reports>,
+}
+
+impl<S: Scheduler> Scheduler for Asking<S> {
+    fn push(&mut self, task: ReadyTask) {
+        self.inner.push(task);
+    }
+
+    fn pop(&mut self) -> Option<ReadyTask> {
+        self.inner.pop()
+    }
+
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn polled(&mut self, task: &TaskInfo, elapsed: u64, finished: bool) {
+        self.inner.polled(task, elapsed, finished);
+    }
+
+    fn task_gone(&mut self, task: TaskId) {
+        self.inner.task_gone(task);
+    }
+
+    fn group_gone(&mut self, group: u64) {
+        self.inner.group_gone(group);
+    }
+
+    fn reports(&self) -> Reports {
+        self.reports.unwrap_or_else(|| self.inner.reports())
+    }
+}
+
+/// The executor asks a scheduler once which reports it wants and makes
+/// only those calls: `polled` after each poll, `task_gone` and
+/// `group_gone` as tasks and groups end. The default is all of them.
+#[test]
+fn a_scheduler_is_told_only_the_reports_it_asks_for() {
+    let polled_only = Reports {
+        polled: true,
+        gone: false,
+    };
+    let gone_only = Reports {
+        polled: false,
+        gone: true,
+    };
+    for (reports, told_polls, told_ends) in [
+        (None, true, true),
+        (Some(Reports::ALL), true, true),
+        (Some(polled_only), true, false),
+        (Some(gone_only), false, true),
+        (Some(Reports::NONE), false, false),
+    ] {
+        let (recorder, events) = Recorder::new(RunnableFifo::new());
+        let (clock, hand) = Clock::manual();
+        let (executor, queue) = one_queue(
+            Asking {
+                inner: recorder,
+                reports,
+            },
+            clock,
+        );
+        let log = Log::default();
+        let (l, h) = (log.clone(), hand.clone());
+        drive(executor.run_until(async move {
+            let a = queue.spawn(busy("a", &l, &h, US, 2));
+            let b = queue.group("g").spawn(busy("b", &l, &h, US, 2));
+            a.await.unwrap();
+            b.await.unwrap();
+        }));
+        // The tasks ran whatever was asked: each polled three times (it
+        // yields after each of its two steps), pushed at its spawn and at
+        // each yield.
+        assert_eq!(count(&log.take(), "a"), 2, "{reports:?}");
+        let events = events.borrow();
+        assert_eq!(events.pushes.len(), 6, "{reports:?}");
+        let expected_polls = if told_polls { 6 } else { 0 };
+        assert_eq!(events.polls.len(), expected_polls, "{reports:?}");
+        let expected_ends = if told_ends { 2 } else { 0 };
+        assert_eq!(events.tasks_gone.len(), expected_ends, "{reports:?}");
+        let expected_groups: &[u64] = if told_ends { &[group_id(&"g")] } else { &[] };
+        assert_eq!(events.groups_gone, expected_groups, "{reports:?}");
+    }
+}
+
+/// The built-in schedulers read what they need from each task and ask for
+/// no report; a scheduler of the user's gets every report by default.
+#[test]
+fn the_built_in_schedulers_ask_for_no_reports() {
+    assert_eq!(RunnableFifo::new().reports(), Reports::NONE);
+    assert_eq!(ArrivalFifo::new().reports(), Reports::NONE);
+    assert_eq!(LAS::new().reports(), Reports::NONE);
+    assert_eq!(GroupFair::new().reports(), Reports::NONE);
+    assert_eq!(Edf::new().reports(), Reports::NONE);
+    assert_eq!(Lifo::default().reports(), Reports::ALL);
+}
+
+/// A task spawned by a task arrives at the start of the spawning poll (the
+/// executor's last clock reading), as a wake is stamped; one with a
+/// deadline at the moment of the spawn, which its deadline counts from.
+#[test]
+fn a_spawned_task_arrives_at_the_spawning_poll_unless_it_has_a_deadline() {
+    let (recorder, events) = Recorder::new(RunnableFifo::new());
+    let (clock, hand) = Clock::manual();
+    let (executor, queue) = one_queue(recorder, clock);
+    let start = drive(executor.run_until({
+        let queue = queue.clone();
+        let hand = hand.clone();
+        async move {
+            let parent = queue.spawn({
+                let queue = queue.clone();
+                async move {
+                    hand.advance(3 * MS);
+                    let plain = queue.spawn(async {});
+                    let timed = queue.task().deadline(10 * MS).spawn(async {});
+                    (plain.id().unwrap(), timed.id().unwrap(), plain, timed)
+                }
+            });
+            let (plain, timed, plain_handle, timed_handle) = parent.await.unwrap();
+            plain_handle.await.unwrap();
+            timed_handle.await.unwrap();
+            (plain, timed)
+        }
+    }));
+    let (plain, timed) = start;
+    let events = events.borrow();
+    let parent = events.pushes[0];
+    let plain = events.pushes_of(plain)[0];
+    let timed = events.pushes_of(timed)[0];
+    // The parent's poll started where the parent arrived (nothing ran
+    // before it); it then took 3 ms before spawning.
+    assert_eq!(plain.arrival, parent.arrival);
+    assert_eq!(timed.arrival, parent.arrival + nanos(3 * MS));
+    assert_eq!(timed.deadline, Some(timed.arrival + nanos(10 * MS)));
 }

@@ -301,6 +301,52 @@ fn stats_display_as_tables() {
 /// What the slow-poll callback saw: queue, task, name, file and line, duration.
 type Seen = Rc<RefCell<Vec<(&'static str, TaskId, Option<String>, String, u32, Duration)>>>;
 
+/// The slow-poll hook does not depend on the statistics: with them off,
+/// a slow poll is still reported (only the per-poll counts stay zero).
+#[test]
+fn slow_polls_are_reported_with_statistics_off() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let sink = seen.clone();
+    let (executor, hand) = manual(1, |b| {
+        b.with_statistics(false)
+            .on_slow_poll(MS, move |poll| sink.borrow_mut().push(poll.duration))
+    });
+    let queue = executor.queue("q").unwrap();
+    block_on(executor.run_until(queue.spawn(busy(hand, 2 * MS, 2)))).unwrap();
+    assert_eq!(*seen.borrow(), [2 * MS, 2 * MS]);
+    assert_eq!(executor.queue_stats("q").unwrap().slow_polls, 0);
+}
+
+/// Per-poll figures are recorded in batches; a snapshot, taken between
+/// turns or by a task in the middle of one, counts every poll made so far.
+#[test]
+fn a_snapshot_counts_every_poll_so_far_whatever_the_batch() {
+    let (executor, hand) = manual(1, |b| b);
+    let queue = executor.queue("q").unwrap();
+    let inner = executor.clone();
+    let polls = 100;
+    let midway = block_on(executor.run_until(queue.spawn(async move {
+        for _ in 0..polls {
+            hand.advance(100 * US);
+            yield_once().await;
+        }
+        inner.queue_stats("q").unwrap()
+    })))
+    .unwrap();
+    // From inside the task's last poll: the polls before it.
+    assert_eq!(midway.polls, polls);
+    assert_eq!(midway.poll_duration.count(), polls);
+    assert_eq!(midway.queue_delay.count(), polls);
+    assert_eq!(midway.cpu_time, 100 * US * polls as u32);
+    let after = executor.queue_stats("q").unwrap();
+    assert_eq!(after.polls, polls + 1);
+    assert_eq!(after.poll_duration.count(), polls + 1);
+    assert_eq!(after.queue_delay.count(), polls + 1);
+    assert_eq!(after.cpu_time, after.poll_duration.sum());
+    assert_eq!(after.poll_duration.max(), Some(100 * US));
+    assert_eq!(after.poll_duration.min(), Some(Duration::ZERO));
+}
+
 #[test]
 fn slow_polls_are_reported_with_queue_task_name_and_location() {
     let (clock, hand) = Clock::manual();

@@ -113,11 +113,7 @@ fn main() {
         }
         ("spawn", _, true) => {
             let executor = async_executor::LocalExecutor::new();
-            smol::block_on(executor.run(spawn_join(
-                n,
-                || executor.spawn(async { 1 }),
-                |task| task,
-            )))
+            smol::block_on(executor.run(spawn_join(n, || executor.spawn(async { 1 }), |task| task)))
         }
         (mode @ ("poll" | "spawn"), false, false) => {
             let mut builder = clockworker::ExecutorBuilder::new()

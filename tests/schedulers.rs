@@ -163,19 +163,26 @@ impl Events {
     }
 }
 
-/// Wraps a scheduler and records every call into shared [`Events`].
+/// Wraps a scheduler and records every call into shared [`Events`]. It
+/// asks for every report, unless made to ask for `reports`.
 struct Recorder<S> {
     inner: S,
     events: Rc<RefCell<Events>>,
+    reports: Reports,
 }
 
 impl<S: Scheduler> Recorder<S> {
     fn new(inner: S) -> (Self, Rc<RefCell<Events>>) {
+        Self::asking(inner, Reports::ALL)
+    }
+
+    fn asking(inner: S, reports: Reports) -> (Self, Rc<RefCell<Events>>) {
         let events = Rc::new(RefCell::new(Events::default()));
         (
             Recorder {
                 inner,
                 events: events.clone(),
+                reports,
             },
             events,
         )
@@ -220,6 +227,10 @@ impl<S: Scheduler> Scheduler for Recorder<S> {
     fn group_gone(&mut self, group: u64) {
         self.events.borrow_mut().groups_gone.push(group);
         self.inner.group_gone(group);
+    }
+
+    fn reports(&self) -> Reports {
+        self.reports
     }
 }
 
@@ -1485,43 +1496,6 @@ fn a_task_spawned_outside_a_turn_and_dropped_on_push_is_cancelled() {
 // Reports
 // ---------------------------------------------------------------------------
 
-/// A scheduler that answers `reports` with `reports` (the default if
-/// `None`), and otherwise passes everything to `inner`.
-struct Asking<S> {
-    inner: S,
-    reports: Option<Reports>,
-}
-
-impl<S: Scheduler> Scheduler for Asking<S> {
-    fn push(&mut self, task: ReadyTask) {
-        self.inner.push(task);
-    }
-
-    fn pop(&mut self) -> Option<ReadyTask> {
-        self.inner.pop()
-    }
-
-    fn len(&self) -> usize {
-        self.inner.len()
-    }
-
-    fn polled(&mut self, task: &TaskInfo, elapsed: u64, finished: bool) {
-        self.inner.polled(task, elapsed, finished);
-    }
-
-    fn task_gone(&mut self, task: TaskId) {
-        self.inner.task_gone(task);
-    }
-
-    fn group_gone(&mut self, group: u64) {
-        self.inner.group_gone(group);
-    }
-
-    fn reports(&self) -> Reports {
-        self.reports.unwrap_or_else(|| self.inner.reports())
-    }
-}
-
 /// The executor asks a scheduler once which reports it wants and makes
 /// only those calls: `polled` after each poll, `task_gone` and
 /// `group_gone` as tasks and groups end. The default is all of them.
@@ -1536,21 +1510,14 @@ fn a_scheduler_is_told_only_the_reports_it_asks_for() {
         gone: true,
     };
     for (reports, told_polls, told_ends) in [
-        (None, true, true),
-        (Some(Reports::ALL), true, true),
-        (Some(polled_only), true, false),
-        (Some(gone_only), false, true),
-        (Some(Reports::NONE), false, false),
+        (Reports::ALL, true, true),
+        (polled_only, true, false),
+        (gone_only, false, true),
+        (Reports::NONE, false, false),
     ] {
-        let (recorder, events) = Recorder::new(RunnableFifo::new());
+        let (recorder, events) = Recorder::asking(RunnableFifo::new(), reports);
         let (clock, hand) = Clock::manual();
-        let (executor, queue) = one_queue(
-            Asking {
-                inner: recorder,
-                reports,
-            },
-            clock,
-        );
+        let (executor, queue) = one_queue(recorder, clock);
         let log = Log::default();
         let (l, h) = (log.clone(), hand.clone());
         drive(executor.run_until(async move {

@@ -227,17 +227,12 @@ impl Core {
                 last
             });
         }
-        if slow || queue.wants(true) || (ending.is_some() && queue.wants(false)) {
-            drop(guard);
-            self.poll_reported(
-                meta,
-                ending,
-                gone_group.map(|group| group.id),
-                elapsed,
-                slow,
-            );
-        } else {
-            drop(guard);
+        let reports = queue.reports();
+        let tell = reports.polled || (ending.is_some() && reports.gone);
+        drop(guard);
+        if slow || tell {
+            let gone_group = gone_group.map(|group| group.id);
+            self.poll_reported(meta, ending, gone_group, elapsed, slow);
         }
         if ending.is_some() {
             // After the borrow: dropping the task's last waker may run user
@@ -269,11 +264,11 @@ impl Core {
         };
         let queue = &mut guard.queues[meta.queue()];
         let mut told = Ok(());
-        if queue.wants(true) {
+        if queue.reports().polled {
             let info = TaskInfo::of(meta);
             told = queue.tell(|scheduler| scheduler.polled(&info, elapsed, ending.is_some()));
         }
-        if ending.is_some() && queue.wants(false) {
+        if ending.is_some() && queue.reports().gone {
             told = told.and_then(|()| {
                 queue.tell(|scheduler| {
                     scheduler.task_gone(meta.id);

@@ -116,25 +116,19 @@ impl RunQueue {
         }
     }
 
-    /// Whether the scheduler wants `polled` (`polled`) or `task_gone` and
-    /// `group_gone` (`!polled`) reports.
+    /// The reports the queue's scheduler asked for (none for the native
+    /// FIFO).
     #[inline]
-    pub(crate) fn wants(&self, polled: bool) -> bool {
+    pub(crate) fn reports(&self) -> Reports {
         match &self.policy {
-            Policy::Fifo(_) => false,
-            Policy::Custom { reports, .. } => {
-                if polled {
-                    reports.polled
-                } else {
-                    reports.gone
-                }
-            }
+            Policy::Fifo(_) => Reports::NONE,
+            Policy::Custom { reports, .. } => *reports,
         }
     }
 
     /// Runs `call` on the scheduler, catching a panic (see
-    /// [`SchedulerPanic`]). Only for a queue that [`wants`](Self::wants)
-    /// the report.
+    /// [`SchedulerPanic`]). Only for a report the scheduler asked for
+    /// ([`reports`](Self::reports)).
     #[inline]
     pub(crate) fn tell(
         &mut self,

@@ -134,7 +134,8 @@ pub trait Scheduler: 'static {
     /// a report is always told. One that overrides none can say
     /// [`Reports::NONE`]; the built-in schedulers do, since they read what
     /// they need from each task's live figures
-    /// ([`ReadyTask::service`], [`ReadyTask::group_service`], ...).
+    /// ([`ReadyTask::service`], [`ReadyTask::group_service`], ...). If this
+    /// method panics, the scheduler gets every report.
     fn reports(&self) -> Reports {
         Reports::ALL
     }

@@ -192,8 +192,9 @@ impl TaskBuilder<'_> {
 
     /// Names the task, for slow-poll and stall reports (see
     /// [`ExecutorBuilder::on_slow_poll`](crate::ExecutorBuilder::on_slow_poll)).
-    /// Costs one allocation (two for a `&str`); unnamed tasks pay nothing
-    /// but one word in the task.
+    /// A named task allocates its name (twice for a `&str`) and a box of
+    /// the extras a task rarely has (name, deadline, group), one word in
+    /// its metadata; an unnamed task without a deadline or group has none.
     ///
     /// ```
     /// # use clockworker::ExecutorBuilder;

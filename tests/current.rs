@@ -123,3 +123,64 @@ fn no_task_stays_current_after_a_panic_unwinds_out_of_a_turn() {
     assert!(!current);
     drop(task);
 }
+
+/// Wakes its task's awaiter by dropping the awaited handle (the task's last
+/// reference, once the task has completed), then asks for the current task.
+struct DropsTheHandle {
+    handle: std::sync::Mutex<Option<clockworker::JoinHandle<u32>>>,
+    asked: std::sync::Mutex<Option<bool>>,
+}
+
+impl std::task::Wake for DropsTheHandle {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        drop(self.handle.lock().unwrap().take());
+        let current = QueueHandle::current().is_ok();
+        *self.asked.lock().unwrap() = Some(current);
+    }
+}
+
+/// Regression (found by review, confirmed under Miri): as a task
+/// completes, async-task drops the run's reference to it *before* it wakes
+/// the awaiter. An awaiter whose wake drops the last handle frees the task
+/// there, inside the run. The executor's record of the task being polled
+/// must be gone by then: asking for the current task (`spawn`,
+/// `QueueHandle::current`) read freed memory. It answers "no task" now:
+/// the waker is not the task.
+#[test]
+fn an_awaiter_that_frees_the_task_as_it_is_woken_sees_no_current_task() {
+    use std::future::Future;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Waker};
+
+    let executor = ExecutorBuilder::new().with_queue(0, 1).build().unwrap();
+    let queue = executor.queue(0).unwrap();
+    // A name gives the task a box of extras, freed with it too.
+    let victim = queue.task().name("victim").spawn(async {
+        common::yield_n(3).await;
+        7u32
+    });
+    let awaiter = Arc::new(DropsTheHandle {
+        handle: Mutex::new(None),
+        asked: Mutex::new(None),
+    });
+    let registrar = queue.spawn({
+        let awaiter = Arc::clone(&awaiter);
+        async move {
+            let mut handle = victim;
+            let waker = Waker::from(Arc::clone(&awaiter));
+            let mut cx = Context::from_waker(&waker);
+            assert!(std::pin::Pin::new(&mut handle).poll(&mut cx).is_pending());
+            *awaiter.handle.lock().unwrap() = Some(handle);
+        }
+    });
+    common::drive(executor.run_until(async {
+        registrar.await.unwrap();
+        common::yield_n(10).await;
+    }));
+    assert_eq!(*awaiter.asked.lock().unwrap(), Some(false));
+    assert!(awaiter.handle.lock().unwrap().is_none());
+}

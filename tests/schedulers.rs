@@ -1501,14 +1501,9 @@ fn a_task_spawned_outside_a_turn_and_dropped_on_push_is_cancelled() {
 /// `group_gone` as tasks and groups end. The default is all of them.
 #[test]
 fn a_scheduler_is_told_only_the_reports_it_asks_for() {
-    let polled_only = Reports {
-        polled: true,
-        gone: false,
-    };
-    let gone_only = Reports {
-        polled: false,
-        gone: true,
-    };
+    let polled_only = Reports::NONE.with_polled(true);
+    let gone_only = Reports::ALL.with_polled(false);
+    assert_eq!(gone_only, Reports::NONE.with_gone(true));
     for (reports, told_polls, told_ends) in [
         (Reports::ALL, true, true),
         (polled_only, true, false),

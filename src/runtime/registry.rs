@@ -45,7 +45,8 @@ pub(crate) struct SpawnOptions {
 
 impl Core {
     /// Spawns a task on the executor's thread and queues it. `None` if
-    /// spawns are refused (the executor is shutting down).
+    /// spawns are refused (the executor is shutting down, or holds
+    /// [`MAX_LIVE`] tasks).
     pub(crate) fn spawn<F>(
         &self,
         queue: usize,
@@ -186,6 +187,14 @@ impl Core {
     /// out of line, by [`poll_reported`](Self::poll_reported).
     #[inline]
     pub(crate) fn poll_done(&self, meta: &TaskMeta, ending: Option<Ending>) {
+        // A run the turn made, not one that drops an aborted task's future
+        // outside the loop (`reap_aborted`, a shutdown, the executor's
+        // drop), which is nobody's poll. The task stops being the one
+        // polled as this returns, or unwinds: once its future has returned,
+        // async-task may drop the run's reference and wake the task's
+        // awaiter, user code that may free the task (see
+        // `TurnState::polling`).
+        let (turn_poll, _end_poll) = self.end_poll();
         let now = self.time.clock.raw();
         let elapsed = self
             .time
@@ -197,10 +206,6 @@ impl Core {
             return;
         };
         let sched = &mut *guard;
-        // A run the turn made, not one that drops an aborted task's future
-        // outside the loop (`reap_aborted`, a shutdown, the executor's
-        // drop), which is nobody's poll.
-        let turn_poll = self.in_poll();
         if turn_poll {
             // Before the next drain, so that queues woken meanwhile join at
             // an average that includes this poll.

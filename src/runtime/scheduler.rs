@@ -142,8 +142,18 @@ pub trait Scheduler: 'static {
 }
 
 /// Which reports a [`Scheduler`] wants from the executor (see
-/// [`Scheduler::reports`]).
+/// [`Scheduler::reports`]). Made from [`ALL`](Self::ALL) or
+/// [`NONE`](Self::NONE), changed with the `with_` methods (so that a
+/// report added later does not break your code):
+///
+/// ```
+/// use clockworker::Reports;
+///
+/// let polls_only = Reports::NONE.with_polled(true);
+/// assert!(polls_only.polled && !polls_only.gone);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Reports {
     /// Call [`Scheduler::polled`] after every poll of the queue's tasks.
     pub polled: bool,
@@ -164,6 +174,21 @@ impl Reports {
         polled: false,
         gone: false,
     };
+
+    /// These reports, with [`Scheduler::polled`] or without it.
+    #[must_use]
+    pub const fn with_polled(mut self, polled: bool) -> Self {
+        self.polled = polled;
+        self
+    }
+
+    /// These reports, with [`Scheduler::task_gone`] and
+    /// [`Scheduler::group_gone`] or without them.
+    #[must_use]
+    pub const fn with_gone(mut self, gone: bool) -> Self {
+        self.gone = gone;
+        self
+    }
 }
 
 /// What a scheduler knows about a task. Times are executor-clock nanoseconds.
@@ -173,10 +198,13 @@ pub struct TaskInfo {
     pub id: TaskId,
     /// The task's group (the hash of its group key), if it has one.
     pub group: Option<u64>,
-    /// When the task was spawned: for a task spawned by another task, as
-    /// of the executor's last clock reading (the start of the spawning
-    /// poll), like `runnable_since`; for one with a deadline, or spawned
-    /// from outside the executor's turn, the moment of the spawn.
+    /// When the task was spawned: for a task spawned during the executor's
+    /// turn (by another task, the `run_until` future, or a future's `Drop`),
+    /// as of the executor's last clock reading (for a task spawned by a
+    /// task, the start of the spawning poll), like `runnable_since`; for
+    /// one with a deadline, or spawned from outside the turn, the moment of
+    /// the spawn; for one spawned through a `Spawner`, when the executor
+    /// took it in.
     pub arrival: u64,
     /// When the task last became runnable, as of the executor's last clock
     /// reading (a wake during a poll is stamped with that poll's start, or,

@@ -9,9 +9,10 @@
 //! 3. drops the futures of aborted tasks;
 //! 4. asks for the next task (ending the slice when its queue is empty, its
 //!    time is up or it is preempted, and picking the next queue) and polls it;
-//! 5. charges the poll's time to the slice. The clock is read once per poll,
-//!    by the task's own future as it returns (see `Core::poll_done`), which
-//!    also charges the task, its group and tells the queue's scheduler;
+//! 5. moves executor time on by the poll's length. The clock is read once
+//!    per poll, by the task's own future as it returns (see
+//!    `Core::poll_done`), which also charges the poll to the slice, the task
+//!    and its group, counts it, and tells the queue's scheduler if it asked;
 //! 6. ends the turn, handing control back to the host, when no task is
 //!    runnable; when the turn has held the thread for `driver_yield` or made
 //!    `max_polls_per_yield` polls (then it asks the host to poll it again
@@ -48,14 +49,19 @@ pub(crate) struct TurnState {
     /// A turn is in progress on this thread (also while dropping).
     pub(super) running: Cell<bool>,
     /// The metadata of the task being polled, null between polls: one
-    /// store before a poll and one after, and what is needed of it (see
-    /// [`Polling`]) read only when it is needed.
+    /// store before a poll and one at its end, and what is needed of it
+    /// (see [`Polling`]) read only when it is needed.
     ///
     /// Invariant: non-null only from just before a task's `Runnable::run`
-    /// in the turn's loop to just after it (or to the `Running` guard's
-    /// drop, if the run unwinds), and then it points to that task's
-    /// metadata, which lives in the task's allocation, kept alive by the
-    /// run.
+    /// in the turn's loop until its future's poll ends (`Core::poll_done`,
+    /// called as the task's future returns, clears it as it returns or
+    /// unwinds; the loop clears it again after the run, and the `Running`
+    /// guard if the run unwinds), and then it points to that task's
+    /// metadata. The run
+    /// holds a reference to the task while the future is polled, so the
+    /// metadata lives that long; it may not live longer: as a task
+    /// completes, async-task drops the run's reference *before* it wakes
+    /// the task's awaiter, user code that may drop the last handle.
     pub(super) polling: Cell<*const TaskMeta>,
     /// Data pointer of the waker the `run_until` future is polled with,
     /// while it is: with the task's waker, how a nested `run_until` tells
@@ -82,6 +88,16 @@ impl TurnState {
     }
 }
 
+/// Ends the poll of the task being polled as it drops (see
+/// [`Core::end_poll`]).
+pub(crate) struct EndPoll<'a>(&'a TurnState);
+
+impl Drop for EndPoll<'_> {
+    fn drop(&mut self) {
+        self.0.polling.set(std::ptr::null());
+    }
+}
+
 /// Marks a turn in progress; cleared on every exit, unwinding included.
 struct Running<'a>(&'a Core);
 
@@ -95,9 +111,8 @@ impl<'a> Running<'a> {
 impl Drop for Running<'_> {
     fn drop(&mut self) {
         self.0.turn.running.set(false);
-        // Already `None` unless a panic unwound out of a poll's bookkeeping
-        // (a scheduler's callback, say): no later code may see that task
-        // as the one being polled.
+        // Already null unless a panic unwound out of a poll: no later code
+        // may see that task as the one being polled.
         self.0.turn.polling.set(std::ptr::null());
     }
 }
@@ -118,10 +133,10 @@ impl Core {
     /// The task being polled, if one is.
     pub(crate) fn polling(&self) -> Option<Polling> {
         // SAFETY: by the invariant of `TurnState::polling`, a non-null
-        // pointer is the metadata of the task whose run is in progress, on
-        // this thread (`Core` is `!Sync`), so this call is made inside
-        // that run, which keeps the metadata alive. No reference escapes
-        // this function.
+        // pointer is the metadata of the task whose future is being polled,
+        // on this thread (`Core` is `!Sync`), so this call is made inside
+        // that poll, while the run's reference keeps the metadata alive.
+        // No reference escapes this function.
         let meta = unsafe { self.turn.polling.get().as_ref() }?;
         Some(Polling {
             queue: meta.queue(),
@@ -131,10 +146,12 @@ impl Core {
     }
 
     /// Whether a task of the turn is being polled (not the `run_until`
-    /// future, nor a run that drops an aborted task's future).
+    /// future, nor a run that drops an aborted task's future), and a guard
+    /// that ends its poll as it drops: from then on, no task is being
+    /// polled.
     #[inline]
-    pub(crate) fn in_poll(&self) -> bool {
-        !self.turn.polling.get().is_null()
+    pub(crate) fn end_poll(&self) -> (bool, EndPoll<'_>) {
+        (!self.turn.polling.get().is_null(), EndPoll(&self.turn))
     }
 
     /// Whether a turn is in progress on this thread: a run future polled
@@ -192,6 +209,10 @@ impl Core {
     ) -> bool {
         self.turn.until_waker.set(until_waker.data());
         let _running = Running::enter(self);
+        let _unwinding = WakeIfUnwinding {
+            woken: until_woken,
+            host: cx.waker(),
+        };
         self.enter(|| self.turn(cx, until_woken, poll_until))
     }
 
@@ -328,7 +349,8 @@ impl Core {
             // The task's future read the clock as it returned, and charged
             // the poll (`Core::poll_done`).
             let (now, elapsed) = self.time.poll_ended.take().unwrap_or_else(|| {
-                // Not reachable: every run of a task ends in `poll_done`.
+                // Not reachable: every run of a task ends in `poll_done`,
+                // which reads the clock first thing.
                 let now = clock.raw();
                 let elapsed = clock.nanos_between(last, now);
                 self.charge(elapsed);
@@ -361,6 +383,23 @@ impl Core {
                 cx.waker().wake_by_ref();
                 return (TurnEnd::Budget, last);
             }
+        }
+    }
+}
+
+/// Wakes the host if a panic unwinds out of the turn while the `run_until`
+/// future is woken: a wake from inside the turn does not wake the host (see
+/// `Core::in_turn_of`), and a host that catches the panic may poll the run
+/// future again only when woken.
+struct WakeIfUnwinding<'a> {
+    woken: &'a AtomicBool,
+    host: &'a Waker,
+}
+
+impl Drop for WakeIfUnwinding<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() && self.woken.load(Ordering::Relaxed) {
+            self.host.wake_by_ref();
         }
     }
 }

@@ -278,25 +278,11 @@ impl Default for Histogram {
 /// its queue-delay and its poll-duration samples). It records in batches
 /// ([`record_pairs`](Self::record_pairs)): each value costs a bucket's
 /// increment, the sum, minimum and maximum staying in registers.
-#[derive(Debug)]
-pub(crate) struct Recorder {
-    counts: Box<[u64; BUCKETS]>,
-    /// Fewer than 2^64 values below 2^64 each: cannot overflow.
-    sum: u128,
-    min: u64,
-    max: u64,
-}
-
-impl Default for Recorder {
-    fn default() -> Self {
-        Recorder {
-            counts: Box::new([0; BUCKETS]),
-            sum: 0,
-            min: u64::MAX,
-            max: 0,
-        }
-    }
-}
+///
+/// It is a histogram whose own count stays zero; its sum (fewer than 2^64
+/// values below 2^64 each) cannot overflow.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder(Histogram);
 
 impl Recorder {
     /// Records pairs of values, the first of each into `first`, the
@@ -306,6 +292,7 @@ impl Recorder {
     /// each recorder's bucket increments form a chain through memory, and
     /// the two chains then overlap.
     pub(crate) fn record_pairs(first: &mut Recorder, second: &mut Recorder, pairs: &[(u64, u64)]) {
+        let (first, second) = (&mut first.0, &mut second.0);
         let mut a = (first.sum, first.min, first.max);
         let mut b = (second.sum, second.min, second.max);
         for &(x, y) in pairs {
@@ -321,11 +308,8 @@ impl Recorder {
     /// The histogram of what was recorded, `count` values in all.
     pub(crate) fn snapshot(&self, count: u64) -> Histogram {
         Histogram {
-            counts: self.counts.clone(),
             count,
-            sum: self.sum,
-            min: self.min,
-            max: self.max,
+            ..self.0.clone()
         }
     }
 }

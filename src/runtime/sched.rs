@@ -306,12 +306,6 @@ impl Core {
         self.buffered.set(true);
     }
 
-    /// Charges a poll's nanoseconds to the current slice.
-    #[inline]
-    pub(crate) fn charge(&self, elapsed: u64) {
-        self.sched.borrow_mut().picker.charge(elapsed);
-    }
-
     /// The next task to poll: from the current slice's queue, or from the
     /// queue the picker starts a slice for. `None` when nothing is runnable.
     #[inline]

@@ -57,11 +57,10 @@ pub(crate) struct TurnState {
     /// called as the task's future returns, clears it as it returns or
     /// unwinds; the loop clears it again after the run, and the `Running`
     /// guard if the run unwinds), and then it points to that task's
-    /// metadata. The run
-    /// holds a reference to the task while the future is polled, so the
-    /// metadata lives that long; it may not live longer: as a task
-    /// completes, async-task drops the run's reference *before* it wakes
-    /// the task's awaiter, user code that may drop the last handle.
+    /// metadata. The run holds a reference to the task while the future is
+    /// polled, so the metadata lives that long; it may not live longer: as
+    /// a task completes, async-task drops the run's reference *before* it
+    /// wakes the task's awaiter, user code that may drop the last handle.
     pub(super) polling: Cell<*const TaskMeta>,
     /// Data pointer of the waker the `run_until` future is polled with,
     /// while it is: with the task's waker, how a nested `run_until` tells
@@ -353,7 +352,7 @@ impl Core {
                 // which reads the clock first thing.
                 let now = clock.raw();
                 let elapsed = clock.nanos_between(last, now);
-                self.charge(elapsed);
+                self.sched.borrow_mut().picker.charge(elapsed);
                 (now, elapsed)
             });
             last = now;

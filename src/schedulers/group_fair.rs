@@ -91,11 +91,9 @@ impl Policy for ByVirtualTime {
         match task.group_state() {
             Some(group) => {
                 let inverse_weight = self.inverse_weight(group);
-                group.fair.catch_up(
-                    group.service.load(Ordering::Relaxed),
-                    inverse_weight,
-                    self.floor,
-                )
+                group
+                    .fair
+                    .catch_up(task.group_service(), inverse_weight, self.floor)
             }
             None => task.solo_clock().catch_up(task.service(), self.floor),
         }
@@ -103,7 +101,7 @@ impl Policy for ByVirtualTime {
 
     fn is_current(&self, task: &ReadyTask, key: u64) -> bool {
         match task.group_state() {
-            Some(group) => group.fair.counts(group.service.load(Ordering::Relaxed)),
+            Some(group) => group.fair.counts(task.group_service()),
             None => task.solo_clock().at(task.service()) == key,
         }
     }

@@ -1,5 +1,7 @@
 //! Configuration: [`ExecutorBuilder`].
 
+mod task_hooks;
+
 use std::collections::HashSet;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -63,6 +65,7 @@ pub struct ExecutorBuilder<K> {
     config: Config,
     clock: Option<Clock>,
     on_slow_poll: Option<SlowPollFn<K>>,
+    task_hooks: task_hooks::UserTaskHooks<K>,
     watchdog: Option<WatchdogSetup<K>>,
     #[cfg(feature = "metrics")]
     metrics_interval: Option<Duration>,
@@ -83,6 +86,10 @@ impl<K: std::fmt::Debug> std::fmt::Debug for ExecutorBuilder<K> {
             .field("config", &self.config)
             .field("clock", &self.clock)
             .field("on_slow_poll", &self.on_slow_poll.is_some())
+            .field(
+                "task_hooks (spawn, before poll, after poll, terminate)",
+                &self.task_hooks.set(),
+            )
             .field(
                 "watchdog",
                 &self.watchdog.as_ref().map(|(threshold, _)| threshold),
@@ -105,6 +112,7 @@ impl<K: QueueKey> ExecutorBuilder<K> {
             config: Config::default(),
             clock: None,
             on_slow_poll: None,
+            task_hooks: Default::default(),
             watchdog: None,
             #[cfg(feature = "metrics")]
             metrics_interval: None,
@@ -398,6 +406,7 @@ impl<K: QueueKey> ExecutorBuilder<K> {
             #[cfg(feature = "metrics")]
             metrics_interval: self.metrics_interval,
             on_slow_poll: slow_poll_hook(Arc::clone(&directory), self.on_slow_poll),
+            task: self.task_hooks.resolve(&directory),
             watchdog,
         };
         let queues = self

@@ -35,10 +35,11 @@ use std::sync::Arc;
 use crate::base::clock::Clock;
 use crate::base::config::Config;
 use crate::base::directory::Directory;
-use crate::base::error::{ConfigError, UnknownQueue};
+use crate::base::error::{ConfigError, DumpError, UnknownQueue};
 use crate::base::key::QueueKey;
 use crate::base::shutdown::Shutdown;
 use crate::observe::Hooks;
+use crate::observe::dump::{TaskDump, dump};
 use crate::observe::stats::{ExecutorStats, QueueStats};
 use crate::queue::QueueHandle;
 use crate::run::RunUntil;
@@ -310,6 +311,39 @@ impl<K: QueueKey> Executor<K> {
             .enumerate()
             .map(|(index, key)| (key, self.core.queue_stats(index)))
             .collect()
+    }
+
+    /// A snapshot of every live task: its id, name, queue, group, spawn
+    /// location, state (running, runnable, waiting), polls, CPU time, age,
+    /// and how long it has been in its state. Its `Display` is a table.
+    /// Call it from a task, a hook, or between runs; from another thread,
+    /// use [`Spawner::tasks`].
+    ///
+    /// A task that waits forever (on a channel nobody will send to, a lock
+    /// never released) shows as `waiting`, for longer than the others:
+    /// [`TaskDump::waiting_for`] lists those, longest first.
+    ///
+    /// ```
+    /// use clockworker::{ExecutorBuilder, TaskState};
+    /// use std::time::Duration;
+    ///
+    /// let executor = ExecutorBuilder::new().with_queue("requests", 1).build()?;
+    /// let requests = executor.queue("requests")?;
+    /// let (_never_sent, never) = futures::channel::oneshot::channel::<()>();
+    /// requests.task().name("stuck").spawn(async move { never.await });
+    /// futures::executor::block_on(executor.run_until(clockworker::yield_now()));
+    ///
+    /// let dump = executor.tasks()?;
+    /// println!("{dump}");
+    /// let stuck = &dump.tasks()[0];
+    /// assert_eq!((stuck.name.as_deref(), stuck.state, stuck.polls), (Some("stuck"), TaskState::Waiting, 1));
+    /// assert_eq!(dump.waiting_for(Duration::ZERO)[0].id, stuck.id);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tasks(&self) -> Result<TaskDump<K>, DumpError> {
+        let records = self.core.dump()?;
+        let keys = self.directory.keys();
+        Ok(dump(records, |queue| keys.get(queue).cloned()))
     }
 
     /// Runs the executor's tasks until it has [shut down](Self::shutdown).

@@ -33,7 +33,8 @@ pub use base::error::{BuildError, ConfigError, NoCurrentTask, UnknownQueue};
 pub use base::error::{JoinError, PanicError};
 pub use base::group::group_id;
 pub use base::histogram::{Bucket, Histogram};
-pub use base::id::TaskId;
+pub use base::error::DumpError;
+pub use base::id::{TaskEnding, TaskId};
 pub use base::key::QueueKey;
 pub use base::shutdown::Shutdown;
 pub use builder::ExecutorBuilder;
@@ -41,7 +42,9 @@ pub use executor::Executor;
 #[cfg(feature = "hyper")]
 pub use hyper_rt::SpawnerExecutor;
 pub use join::JoinHandle;
+pub use observe::dump::{TaskDump, TaskSnapshot, TaskState};
 pub use observe::slow::SlowPoll;
+pub use observe::task_hooks::TaskDetails;
 pub use observe::stats::{ExecutorStats, QueueStats};
 #[cfg(feature = "pool")]
 pub use pool::{Pool, PoolBuilder, PoolError};

@@ -11,12 +11,16 @@ use std::future::Future;
 use std::panic::Location;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 use crate::base::directory::Directory;
-use crate::base::error::{ConfigError, UnknownQueue};
+use crate::base::error::{ConfigError, DumpError, UnknownQueue};
 use crate::base::key::QueueKey;
 use crate::base::shutdown::Shutdown;
 use crate::join::JoinHandle;
+use crate::observe::dump::{TaskDump, dump};
+use crate::runtime::Core;
 use crate::runtime::control::Command;
 use crate::runtime::inbox::Shared;
 use crate::runtime::scheduler::Scheduler;
@@ -189,6 +193,56 @@ impl<K: QueueKey> Spawner<K> {
     /// down, or is gone.
     pub fn is_closed(&self) -> bool {
         self.shared.spawns_closed()
+    }
+
+    /// A snapshot of every live task of the executor, from any thread; see
+    /// [`Executor::tasks`](crate::Executor::tasks) for what it holds.
+    ///
+    /// The executor takes it at its next poll boundary (the next turn, if it
+    /// is idle: asking wakes it), so this works while it runs. This thread
+    /// waits for the answer for at most `timeout`: an executor whose thread
+    /// is blocked (a task stuck inside a poll) or whose host runtime no
+    /// longer polls it does not answer ([`DumpError::Stalled`]). Called from
+    /// one of the executor's own tasks, it is answered at once.
+    ///
+    /// ```
+    /// use clockworker::ExecutorBuilder;
+    /// use std::time::Duration;
+    ///
+    /// let executor = ExecutorBuilder::new().with_queue("jobs", 1).build()?;
+    /// let spawner = executor.spawner();
+    /// executor.queue("jobs")?.task().name("idle").spawn(std::future::pending::<()>());
+    /// let dump = futures::executor::block_on(executor.run_until(async {
+    ///     // Another thread asks while the executor runs.
+    ///     let asker = std::thread::spawn(move || spawner.tasks(Duration::from_secs(10)));
+    ///     while !asker.is_finished() {
+    ///         clockworker::yield_now().await;
+    ///     }
+    ///     asker.join().unwrap()
+    /// }))?;
+    /// assert_eq!(dump.tasks()[0].name.as_deref(), Some("idle"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tasks(&self, timeout: Duration) -> Result<TaskDump<K>, DumpError> {
+        let records = Core::with_current(|core| {
+            Arc::ptr_eq(core.shared(), &self.shared).then(|| core.dump())
+        })
+        .flatten();
+        let records = match records {
+            Some(records) => records?,
+            None => {
+                let (reply, answer) = std::sync::mpsc::sync_channel(1);
+                self.shared
+                    .push_command(Command::Dump { reply })
+                    .map_err(|_| DumpError::ExecutorGone)?;
+                match answer.recv_timeout(timeout) {
+                    Ok(records) => records?,
+                    Err(RecvTimeoutError::Timeout) => return Err(DumpError::Stalled(timeout)),
+                    Err(RecvTimeoutError::Disconnected) => return Err(DumpError::ExecutorGone),
+                }
+            }
+        };
+        Ok(dump(records, |queue| self.directory.key(queue)))
     }
 
     fn command(&self, command: Command) -> Result<(), ConfigError> {

@@ -193,6 +193,41 @@ impl fmt::Display for NoCurrentTask {
 
 impl Error for NoCurrentTask {}
 
+/// Why [`Spawner::tasks`](crate::Spawner::tasks) gave no task dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DumpError {
+    /// The executor was dropped: there are no tasks to dump.
+    ExecutorGone,
+    /// The executor did not answer within the timeout: its thread is
+    /// blocked (a task that never returns from a poll: see
+    /// [`ExecutorBuilder::with_watchdog`](crate::ExecutorBuilder::with_watchdog)),
+    /// or its host runtime does not poll it.
+    Stalled(std::time::Duration),
+    /// This build cannot reach a task's details from the executor's
+    /// index of live tasks (the task allocator laid a task out in an
+    /// unexpected way). Not expected with the async-task versions this
+    /// crate accepts; reported rather than guessed.
+    Unsupported,
+}
+
+impl fmt::Display for DumpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DumpError::ExecutorGone => f.write_str("the executor is gone"),
+            DumpError::Stalled(timeout) => write!(
+                f,
+                "the executor did not answer within {timeout:?}: its thread is blocked or its host does not poll it"
+            ),
+            DumpError::Unsupported => {
+                f.write_str("task dumps are not supported by this build's task layout")
+            }
+        }
+    }
+}
+
+impl Error for DumpError {}
+
 /// Why a task did not produce its output.
 #[derive(Debug)]
 #[non_exhaustive]

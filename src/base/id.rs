@@ -24,10 +24,28 @@ impl std::fmt::Display for TaskId {
 /// shared with the reports that mention it.
 pub(crate) type TaskName = Arc<String>;
 
-/// How a task ended, as the executor's statistics see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ending {
+/// How a task ended: what its `JoinHandle` reports, as the statistics
+/// count it and as the termination hook
+/// ([`ExecutorBuilder::on_task_terminate`](crate::ExecutorBuilder::on_task_terminate))
+/// is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TaskEnding {
+    /// The future returned its output.
     Completed,
+    /// The task was aborted, or the executor shut down or was dropped
+    /// before it finished: its future was dropped unfinished.
     Cancelled,
+    /// The future panicked, in a poll or in its `Drop`.
     Panicked,
+}
+
+impl std::fmt::Display for TaskEnding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TaskEnding::Completed => "completed",
+            TaskEnding::Cancelled => "cancelled",
+            TaskEnding::Panicked => "panicked",
+        })
+    }
 }

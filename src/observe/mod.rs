@@ -1,13 +1,16 @@
 //! Observability, built on the leaves only: statistics, slow-poll reports,
-//! the stall watchdog and the `metrics` export.
+//! the stall watchdog, task hooks, the task dump and the `metrics` export.
 
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
+pub(crate) mod dump;
 pub(crate) mod slow;
 pub(crate) mod stats;
+pub(crate) mod task_hooks;
 pub(crate) mod watchdog;
 
 use crate::observe::slow::ReportFn;
+use crate::observe::task_hooks::TaskHooks;
 use crate::observe::watchdog::Watchdog;
 
 /// The user's callbacks, with queue keys resolved, and the watchdog, for the
@@ -15,6 +18,8 @@ use crate::observe::watchdog::Watchdog;
 #[derive(Default)]
 pub(crate) struct Hooks {
     pub(crate) on_slow_poll: Option<ReportFn>,
+    /// The hooks on a task's spawn, polls and end.
+    pub(crate) task: TaskHooks,
     pub(crate) watchdog: Option<Watchdog>,
     /// Each queue's key, as `Debug` prints it: its label in exported metrics.
     #[cfg(feature = "metrics")]

@@ -16,7 +16,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::base::histogram::{Compact, Histogram, Recorder};
-use crate::base::id::Ending;
+use crate::base::id::TaskEnding;
 
 /// A snapshot of an executor's statistics, from
 /// [`Executor::stats`](crate::Executor::stats). Times are on the executor's
@@ -164,11 +164,11 @@ impl QueueCounters {
         self.pending_len = 0;
     }
 
-    pub(crate) fn ended(&mut self, ending: Ending) {
+    pub(crate) fn ended(&mut self, ending: TaskEnding) {
         match ending {
-            Ending::Completed => self.completed += 1,
-            Ending::Cancelled => self.cancelled += 1,
-            Ending::Panicked => self.panicked += 1,
+            TaskEnding::Completed => self.completed += 1,
+            TaskEnding::Cancelled => self.cancelled += 1,
+            TaskEnding::Panicked => self.panicked += 1,
         }
     }
 

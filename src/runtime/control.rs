@@ -1,4 +1,5 @@
-//! Changes to a running executor: weights, new queues, shutdown.
+//! Changes to a running executor: weights, new queues, shutdown; and the
+//! task dumps asked for from other threads, which travel the same way.
 //!
 //! Every change is a [`Command`]. Made through a [`Spawner`](crate::Spawner)
 //! on another thread, it waits in the executor's command queue and is
@@ -11,7 +12,9 @@
 //! A change takes effect at the next pick of a queue: a new weight sets the
 //! queue's share and the length of its next slice, not of the one running.
 
+use crate::base::error::DumpError;
 use crate::base::shutdown::Shutdown;
+use crate::observe::dump::TaskRecord;
 use crate::runtime::Core;
 use crate::runtime::sched::QueueScheduler;
 use crate::runtime::scheduler::Scheduler;
@@ -33,7 +36,12 @@ pub(crate) enum Command<S: ?Sized = dyn Scheduler + Send> {
     },
     /// Stop accepting tasks, and drain or cancel those that live.
     Shutdown(Shutdown),
+    /// Send a record of every live task (a task dump) to `reply`.
+    Dump { reply: DumpReply },
 }
+
+/// Where a task dump asked for from another thread is sent.
+pub(crate) type DumpReply = std::sync::mpsc::SyncSender<Result<Vec<TaskRecord>, DumpError>>;
 
 impl Core {
     /// Applies every queued command. Runs no user code (a scheduler is
@@ -65,6 +73,10 @@ impl Core {
                 name,
             } => self.add_queue(weight, scheduler, name),
             Command::Shutdown(mode) => self.begin_shutdown(mode),
+            Command::Dump { reply } => {
+                // The asker may have given up waiting: nobody to tell.
+                let _ = reply.send(self.task_records());
+            }
         }
     }
 
@@ -105,6 +117,7 @@ impl Command {
                 name,
             },
             Command::Shutdown(mode) => Command::Shutdown(mode),
+            Command::Dump { reply } => Command::Dump { reply },
         }
     }
 }

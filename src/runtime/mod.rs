@@ -4,6 +4,8 @@
 
 pub(crate) mod context;
 pub(crate) mod control;
+pub(crate) mod dump;
+pub(crate) mod hooks;
 pub(crate) mod host;
 pub(crate) mod inbox;
 pub(crate) mod registry;

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::base::clock::nanos;
-use crate::base::id::{Ending, TaskName};
+use crate::base::id::{TaskEnding, TaskName};
 use crate::runtime::Core;
 use crate::runtime::scheduler::TaskInfo;
 use crate::runtime::site::{Site, TaskExtras};
@@ -113,6 +113,7 @@ impl Core {
         }
         let (runnable, task) = task::spawn(meta.in_slot(slot), future);
         self.registry.insert_local(&runnable);
+        self.task_spawned(runnable.metadata());
         self.accept(runnable);
         if !self.turn.running.get() {
             // Spawned from outside a turn (e.g. by another task of the host):
@@ -124,7 +125,9 @@ impl Core {
 
     /// Takes in a task spawned through a `Spawner` and queues it.
     pub(super) fn admit(&self, runnable: Runnable) {
-        self.register_remote(&runnable);
+        if self.register_remote(&runnable) {
+            self.task_spawned(runnable.metadata());
+        }
         self.accept(runnable);
     }
 
@@ -135,14 +138,15 @@ impl Core {
     /// queued before the key could be found), so apply it. A queue still
     /// unknown cannot happen; the task would be cancelled, as it is when
     /// the executor holds [`MAX_LIVE`] tasks already.
-    pub(super) fn register_remote(&self, runnable: &Runnable) {
+    /// Returns whether it took the task in.
+    pub(super) fn register_remote(&self, runnable: &Runnable) -> bool {
         let meta = runnable.metadata();
         if meta.queue() >= self.queue_count() {
             self.apply_commands();
         }
         if meta.queue() >= self.queue_count() || self.registry.next_slot() >= MAX_LIVE {
             meta.aborted.store(true, Ordering::Relaxed);
-            return;
+            return false;
         }
         // The executor's half of the handshake with `JoinHandle::abort`:
         // either the abort finds the slot (and wakes it), or `accept`, after
@@ -152,6 +156,7 @@ impl Core {
         self.sched.borrow_mut().queues[meta.queue()]
             .counters
             .spawned();
+        true
     }
 
     /// Wakes the live task in `slot`, if any: a task whose abort was
@@ -186,7 +191,7 @@ impl Core {
     /// What is rare (a slow poll, a scheduler that asked to be told) is done
     /// out of line, by [`poll_reported`](Self::poll_reported).
     #[inline]
-    pub(crate) fn poll_done(&self, meta: &TaskMeta, ending: Option<Ending>) {
+    pub(crate) fn poll_done(&self, meta: &TaskMeta, ending: Option<TaskEnding>) {
         // A run the turn made, not one that drops an aborted task's future
         // outside the loop (`reap_aborted`, a shutdown, the executor's
         // drop), which is nobody's poll. The task stops being the one
@@ -213,12 +218,10 @@ impl Core {
         }
         let queue = &mut sched.queues[meta.queue()];
         // A run that cancels the task drops its future unpolled: no poll.
-        let counted = turn_poll && ending != Some(Ending::Cancelled);
+        let counted = turn_poll && ending != Some(TaskEnding::Cancelled);
         let slow = counted && elapsed >= self.observe.slow_poll;
         if counted && self.config.statistics {
-            // `now` has not moved since the poll started.
-            let since = meta.runnable_since.load(Ordering::Relaxed);
-            let delay = self.time.now.get().saturating_sub(since);
+            let delay = self.time.queue_delay.get();
             queue.counters.polled(delay, elapsed, slow);
         }
         let mut gone_group = None;
@@ -239,6 +242,7 @@ impl Core {
             let gone_group = gone_group.map(|group| group.id);
             self.poll_reported(meta, ending, gone_group, elapsed, slow);
         }
+        self.task_polled(meta, turn_poll, ending);
         if ending.is_some() {
             // After the borrow: dropping the task's last waker may run user
             // code (its output's drop).
@@ -255,7 +259,7 @@ impl Core {
     fn poll_reported(
         &self,
         meta: &TaskMeta,
-        ending: Option<Ending>,
+        ending: Option<TaskEnding>,
         gone_group: Option<u64>,
         elapsed: u64,
         slow: bool,
@@ -307,7 +311,10 @@ impl Core {
         let mut batch: Vec<Runnable> = Vec::new();
         self.shared.drain(|runnable| batch.push(runnable), |_| {});
         self.shared.drain_spawns(|runnable| {
-            self.register_remote(&runnable);
+            // Announced, as every task whose end is.
+            if self.register_remote(&runnable) {
+                self.task_spawned(runnable.metadata());
+            }
             batch.push(runnable);
         });
         batch.extend(self.wake_buf.borrow_mut().drain(..));

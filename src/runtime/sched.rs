@@ -13,7 +13,7 @@ use crate::observe::stats::{QueueCounters, bump};
 use crate::runtime::Core;
 use crate::runtime::inbox::Shared;
 use crate::runtime::scheduler::{ReadyTask, Reports, Scheduler};
-use crate::runtime::task::Runnable;
+use crate::runtime::task::{RUNNABLE, Runnable};
 
 /// The scheduling state: the picker and the queues' run queues.
 pub(crate) struct Sched {
@@ -283,10 +283,10 @@ impl Core {
         let Some(runnable) = self.registry.reap_if_aborted(runnable) else {
             return;
         };
-        runnable
-            .metadata()
-            .runnable_since
+        let meta = runnable.metadata();
+        meta.runnable_since
             .store(self.time.now.get(), Ordering::Relaxed);
+        meta.state.store(RUNNABLE, Ordering::Relaxed);
         let Ok(mut sched) = self.sched.try_borrow_mut() else {
             return self.buffer_wake(runnable);
         };

@@ -35,14 +35,14 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
 use crate::base::error::{JoinError, PanicError, panic_message};
 use crate::base::group::{GroupState, SoloClock};
-use crate::base::id::{Ending, TaskId, TaskName};
+use crate::base::id::{TaskEnding, TaskId, TaskName};
 use crate::observe::slow::PollReport;
 use crate::runtime::Core;
 use crate::runtime::inbox::{self, Shared};
@@ -54,8 +54,8 @@ use crate::runtime::site::Site;
 /// fields the executor alone writes are plain values set at spawn.
 ///
 /// Every byte here is paid by every task (`benches/memory.rs`): the slot,
-/// the queue and the abort flag share one word, and what only some tasks
-/// have is behind `site`.
+/// the queue, the abort flag and the state share one word, and what only
+/// some tasks have is behind `site`.
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
     pub(crate) id: TaskId,
@@ -72,6 +72,11 @@ pub(crate) struct TaskMeta {
     /// Set by `JoinHandle::abort` and by the executor's drop: the next run
     /// drops the future instead of polling it.
     pub(crate) aborted: AtomicBool,
+    /// Whether the task is queued to run ([`RUNNABLE`]) or was taken off its
+    /// queue for its last poll ([`POLLED`]: it is being polled, or waits for
+    /// a wake), for the task dump. Written by the executor's thread only;
+    /// it fills what was padding.
+    pub(crate) state: AtomicU8,
     /// The executor's thread-safe half, where wakes go. Kept here rather than
     /// in the schedule function so that the schedule function is zero-sized:
     /// async-task then skips a waker clone and drop around every schedule.
@@ -80,17 +85,27 @@ pub(crate) struct TaskMeta {
     /// `Spawner`: when the executor took it in). Written before the task is
     /// first queued, by the executor's thread.
     pub(crate) arrival: AtomicU64,
-    /// Executor-clock nanoseconds when the task last became runnable.
-    /// Written by the executor's thread only, like `service`.
+    /// Executor-clock nanoseconds when `state` last changed: when the task
+    /// last became runnable (what its queue delay counts from) or, once
+    /// its poll starts, when that poll started (how long a waiting task
+    /// has waited). Written by the executor's thread only, like `service`.
     pub(crate) runnable_since: AtomicU64,
     /// CPU time of the task's polls, in nanoseconds.
     pub(crate) service: AtomicU64,
+    /// How many times the task was polled, for the task dump.
+    pub(crate) polls: AtomicU64,
     /// The task's virtual time for `GroupFair`, when it has no group.
     pub(crate) fair: SoloClock,
     /// Where the task was spawned, and what only some tasks have (a name,
     /// a deadline, a group), in one word.
     pub(crate) site: Site,
 }
+
+/// [`TaskMeta::state`] of a task in a queue (or on its way to one).
+pub(crate) const RUNNABLE: u8 = 0;
+/// [`TaskMeta::state`] of a task taken off its queue to be polled: being
+/// polled, or, after that poll, waiting for a wake.
+pub(crate) const POLLED: u8 = 1;
 
 /// The `slot` of a task the executor has not taken in yet.
 pub(crate) const UNREGISTERED: usize = usize::MAX;
@@ -114,10 +129,12 @@ impl TaskMeta {
                 .expect("queue indices are below MAX_QUEUES: checked as queues are added"),
             slot: AtomicU32::new(u32::MAX),
             aborted: AtomicBool::new(false),
+            state: AtomicU8::new(RUNNABLE),
             shared: Arc::clone(shared),
             arrival: AtomicU64::new(0),
             runnable_since: AtomicU64::new(0),
             service: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
             fair: SoloClock::default(),
             site: Site::at(location),
         }
@@ -332,9 +349,9 @@ impl<F: Future> Future for TaskFuture<'_, F> {
                 Core::with_current(|core| core.poll_done(this.meta, None));
                 Poll::Pending
             }
-            Ok(Poll::Ready(Some(value))) => finish(this.meta, Ending::Completed, Ok(value)),
+            Ok(Poll::Ready(Some(value))) => finish(this.meta, TaskEnding::Completed, Ok(value)),
             Ok(Poll::Ready(None)) => {
-                finish(this.meta, Ending::Cancelled, Err(JoinError::Cancelled))
+                finish(this.meta, TaskEnding::Cancelled, Err(JoinError::Cancelled))
             }
             Err(payload) => {
                 // The future panicked in `poll` (and is dropped here) or in
@@ -345,7 +362,7 @@ impl<F: Future> Future for TaskFuture<'_, F> {
                     let _ = catch_unwind(AssertUnwindSafe(|| future.set(None)));
                 }
                 let error = panic_error(this.meta, payload);
-                finish(this.meta, Ending::Panicked, Err(JoinError::Panic(error)))
+                finish(this.meta, TaskEnding::Panicked, Err(JoinError::Panic(error)))
             }
         }
     }
@@ -365,7 +382,7 @@ fn panic_error(meta: &TaskMeta, payload: Box<dyn std::any::Any + Send>) -> Panic
     }
 }
 
-fn finish<T>(meta: &TaskMeta, ending: Ending, output: T) -> Poll<Output<T>> {
+fn finish<T>(meta: &TaskMeta, ending: TaskEnding, output: T) -> Poll<Output<T>> {
     with_own_core(meta, |core| core.poll_done(meta, Some(ending)));
     Poll::Ready(Output::new(output))
 }

@@ -761,9 +761,9 @@ impl Entry for ModelRunnable {
             "polled after the executor took the abort request"
         );
         let ending = if aborted {
-            Ending::Cancelled
+            TaskEnding::Cancelled
         } else if task.completes {
-            Ending::Completed
+            TaskEnding::Completed
         } else {
             task.pend();
             return;
@@ -777,7 +777,7 @@ impl Entry for ModelRunnable {
 
 /// How a task ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
+enum TaskEnding {
     /// Its future was polled and completed.
     Completed,
     /// Its future was dropped unpolled.
@@ -800,7 +800,7 @@ struct Exec {
     /// The queue's scheduler.
     queue: RefCell<VecDeque<ModelRunnable>>,
     /// How each task ended, if it did, by task id.
-    endings: RefCell<Vec<Option<Ending>>>,
+    endings: RefCell<Vec<Option<TaskEnding>>>,
     /// The slots whose abort requests the executor has taken (no model
     /// reuses a slot: each takes in at most one task, after the others).
     abort_taken: RefCell<BTreeSet<usize>>,
@@ -879,7 +879,7 @@ impl Exec {
         self.endings.borrow().iter().flatten().count()
     }
 
-    fn endings(&self) -> Vec<Option<Ending>> {
+    fn endings(&self) -> Vec<Option<TaskEnding>> {
         self.endings.borrow().clone()
     }
 
@@ -906,7 +906,7 @@ impl Exec {
 
     /// `Core::poll_done` for a task that ended: its ending is recorded (once)
     /// and its slot freed ([`Registry::end`]).
-    fn poll_done(&self, task: &ModelTask, ending: Ending) {
+    fn poll_done(&self, task: &ModelTask, ending: TaskEnding) {
         let mut endings = self.endings.borrow_mut();
         assert_eq!(endings[task.id], None, "a task ended twice");
         endings[task.id] = Some(ending);
@@ -1035,7 +1035,7 @@ fn abort_of_an_idle_task() {
         });
         exec.run_until(&shared, |exec| exec.live() == 0);
         aborter.join().unwrap();
-        assert_eq!(exec.endings(), vec![Some(Ending::Cancelled)]);
+        assert_eq!(exec.endings(), vec![Some(TaskEnding::Cancelled)]);
     });
 }
 
@@ -1096,7 +1096,7 @@ fn abort_racing_the_take_in_of_a_remote_spawn() {
         });
         exec.run_until(&shared, |exec| exec.ended() == 1);
         spawner.join().unwrap();
-        assert_eq!(exec.endings(), vec![Some(Ending::Cancelled)]);
+        assert_eq!(exec.endings(), vec![Some(TaskEnding::Cancelled)]);
         assert_eq!(exec.live(), 0);
         assert!(task.is_finished());
         assert!(shared.is_empty(), "a runnable was left in the inbox");
@@ -1156,7 +1156,7 @@ fn executor_dropped_during_remote_wakes() {
         });
         exec.drop_executor(&shared);
         waker.join().unwrap();
-        assert_eq!(exec.endings(), vec![Some(Ending::Cancelled); 2]);
+        assert_eq!(exec.endings(), vec![Some(TaskEnding::Cancelled); 2]);
         assert!(shared.is_empty(), "a runnable was left in the inbox");
     });
 }

@@ -92,7 +92,10 @@ impl Entry for Runnable {
 
     #[inline]
     fn handle(&self) -> Waker {
-        self.waker()
+        let waker = self.waker();
+        // The index's wakers are how a task dump reaches the tasks.
+        crate::runtime::dump::check_meta_offset(&waker, self.metadata());
+        waker
     }
 
     #[inline]
@@ -253,6 +256,12 @@ impl<E: Entry> Registry<E> {
         if let Some(handle) = handle {
             E::wake(handle);
         }
+    }
+
+    /// Calls `f` with the handle of every live task. `f` must not run user
+    /// code (the index is borrowed).
+    pub(crate) fn for_each_handle(&self, mut f: impl FnMut(&E::Handle)) {
+        self.tasks.borrow().iter().for_each(|(_, handle)| f(handle));
     }
 
     /// Frees the slot of a task that ended (called from its last run).

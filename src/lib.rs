@@ -29,11 +29,11 @@ pub use base::config::{
     DEFAULT_DRIVER_YIELD, DEFAULT_MAX_POLLS_PER_YIELD, DEFAULT_MIN_SLICE, DEFAULT_SCHED_LATENCY,
     DEFAULT_SLOW_POLL, MAX_QUEUES,
 };
+pub use base::error::DumpError;
 pub use base::error::{BuildError, ConfigError, NoCurrentTask, UnknownQueue};
 pub use base::error::{JoinError, PanicError};
 pub use base::group::group_id;
 pub use base::histogram::{Bucket, Histogram};
-pub use base::error::DumpError;
 pub use base::id::{TaskEnding, TaskId};
 pub use base::key::QueueKey;
 pub use base::shutdown::Shutdown;
@@ -44,8 +44,8 @@ pub use hyper_rt::SpawnerExecutor;
 pub use join::JoinHandle;
 pub use observe::dump::{TaskDump, TaskSnapshot, TaskState};
 pub use observe::slow::SlowPoll;
-pub use observe::task_hooks::TaskDetails;
 pub use observe::stats::{ExecutorStats, QueueStats};
+pub use observe::task_hooks::TaskDetails;
 #[cfg(feature = "pool")]
 pub use pool::{Pool, PoolBuilder, PoolError};
 pub use queue::{QueueHandle, TaskBuilder, spawn};

@@ -61,12 +61,14 @@ impl<K: QueueKey> UserTaskHooks<K> {
             spawn: wrap(self.spawn),
             before_poll: wrap(self.before_poll),
             after_poll: wrap(self.after_poll),
-            terminate: self.terminate.map(|hook| -> crate::observe::task_hooks::EndHookFn {
-                let keys = Rc::clone(&keys);
-                Box::new(move |task, ending| {
-                    keys.with_details(task, |details| hook(details, ending));
-                })
-            }),
+            terminate: self
+                .terminate
+                .map(|hook| -> crate::observe::task_hooks::EndHookFn {
+                    let keys = Rc::clone(&keys);
+                    Box::new(move |task, ending| {
+                        keys.with_details(task, |details| hook(details, ending));
+                    })
+                }),
         }
     }
 }

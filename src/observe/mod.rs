@@ -1,9 +1,9 @@
 //! Observability, built on the leaves only: statistics, slow-poll reports,
 //! the stall watchdog, task hooks, the task dump and the `metrics` export.
 
+pub(crate) mod dump;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
-pub(crate) mod dump;
 pub(crate) mod slow;
 pub(crate) mod stats;
 pub(crate) mod task_hooks;

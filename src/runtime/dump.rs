@@ -79,7 +79,11 @@ impl Core {
         let polled = self.turn.polling.get();
         let mut records = Vec::with_capacity(self.registry.len());
         self.registry.for_each_handle(|waker| {
-            let at = waker.data().cast::<u8>().wrapping_add(offset).cast::<TaskMeta>();
+            let at = waker
+                .data()
+                .cast::<u8>()
+                .wrapping_add(offset)
+                .cast::<TaskMeta>();
             // SAFETY: `waker` is in the index of live tasks, so it was
             // registered, and `check_meta_offset` found that task's
             // metadata at `offset` from its data pointer (a waker's clones

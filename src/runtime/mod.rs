@@ -267,6 +267,12 @@ impl Drop for Core {
         core.stop.state.set(Stop::Cancelling);
         core.shared.close_spawns();
         core.shared.close_commands();
+        // Commands queued before the close are not applied: dropped here,
+        // so that the thread waiting for a task dump learns the executor
+        // is gone. (A queue's scheduler may panic as it drops.)
+        while let Some(command) = core.shared.pop_command() {
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(command)));
+        }
         core.shared.set_stopped();
         core.enter(|| {
             let mut stalled_since = None;

@@ -362,7 +362,11 @@ impl<F: Future> Future for TaskFuture<'_, F> {
                     let _ = catch_unwind(AssertUnwindSafe(|| future.set(None)));
                 }
                 let error = panic_error(this.meta, payload);
-                finish(this.meta, TaskEnding::Panicked, Err(JoinError::Panic(error)))
+                finish(
+                    this.meta,
+                    TaskEnding::Panicked,
+                    Err(JoinError::Panic(error)),
+                )
             }
         }
     }

@@ -397,7 +397,7 @@ impl<K: QueueKey> ExecutorBuilder<K> {
             None => None,
         };
         let hooks = Hooks {
-            #[cfg(feature = "metrics")]
+            #[cfg(any(feature = "metrics", feature = "console"))]
             queue_names: directory
                 .keys()
                 .iter()

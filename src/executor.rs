@@ -330,7 +330,7 @@ impl<K: QueueKey> Executor<K> {
     /// let executor = ExecutorBuilder::new().with_queue("requests", 1).build()?;
     /// let requests = executor.queue("requests")?;
     /// let (_never_sent, never) = futures::channel::oneshot::channel::<()>();
-    /// requests.task().name("stuck").spawn(async move { never.await });
+    /// requests.task().name("stuck").spawn(never);
     /// futures::executor::block_on(executor.run_until(clockworker::yield_now()));
     ///
     /// let dump = executor.tasks()?;

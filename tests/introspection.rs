@@ -10,8 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use clockworker::{
-    Clock, DumpError, ExecutorBuilder, JoinError, ManualClock, TaskDetails, TaskEnding, TaskState,
-    yield_now,
+    Clock, DumpError, ExecutorBuilder, JoinError, ManualClock, TaskDetails, TaskState, yield_now,
 };
 use common::{drive, panic_message};
 use futures::channel::oneshot;
@@ -68,7 +67,7 @@ fn hooks_see_every_spawn_poll_and_ending_with_the_tasks_details() {
     });
     let panics = bg.spawn(async { panic!("boom") });
     let (_never_sent, never) = oneshot::channel::<()>();
-    let aborted = bg.spawn(async move { never.await });
+    let aborted = bg.spawn(never);
     drive(executor.run_until(async {
         named.await.unwrap();
         assert!(matches!(panics.await, Err(JoinError::Panic(_))));
@@ -136,10 +135,7 @@ fn hooks_see_tasks_spawned_from_other_threads_and_those_cancelled_by_the_drop() 
         .unwrap();
     assert_eq!(drive(executor.run_until(remote)).unwrap(), 7);
     let (_never_sent, never) = oneshot::channel::<()>();
-    let idle = executor
-        .queue("fg")
-        .unwrap()
-        .spawn(async move { never.await });
+    let idle = executor.queue("fg").unwrap().spawn(never);
     drive(executor.run_until(yield_now()));
     drop(executor);
     assert!(matches!(drive(idle), Err(JoinError::Cancelled)));
@@ -233,7 +229,7 @@ fn the_dump_finds_the_one_stuck_task_among_ten_thousand_healthy_ones() {
     // One that waits on a channel nobody will ever send to.
     let (_never_sent, never) = oneshot::channel::<()>();
     let stuck_line = Location::caller().line() + 1;
-    let stuck = fg.task().name("stuck").spawn(async move { never.await });
+    let stuck = fg.task().name("stuck").spawn(never);
     for _round in 0..5 {
         drive(executor.run_until(all_idle(&executor)));
         hand.advance(100 * MS);
@@ -284,7 +280,7 @@ fn the_dump_tells_running_runnable_and_waiting_apart_with_cpu_time_and_age() {
     let executor2 = Rc::clone(&executor);
     let h = hand.clone();
     let (_never_sent, never) = oneshot::channel::<()>();
-    let waiting = bg.task().name("waiting").spawn(async move { never.await });
+    let waiting = bg.task().name("waiting").spawn(never);
     hand.advance(3 * MS);
     let asker = fg.task().name("asker").spawn(async move {
         // Two polls' worth of CPU: 2 ms, then 1 ms so far in this one.

@@ -1,6 +1,8 @@
 //! Observability, built on the leaves only: statistics, slow-poll reports,
 //! the stall watchdog, task hooks, the task dump and the `metrics` export.
 
+#[cfg(feature = "console")]
+pub(crate) mod console;
 pub(crate) mod dump;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
@@ -21,8 +23,9 @@ pub(crate) struct Hooks {
     /// The hooks on a task's spawn, polls and end.
     pub(crate) task: TaskHooks,
     pub(crate) watchdog: Option<Watchdog>,
-    /// Each queue's key, as `Debug` prints it: its label in exported metrics.
-    #[cfg(feature = "metrics")]
+    /// Each queue's key, as `Debug` prints it: its label in exported
+    /// metrics, its field in the console's task list.
+    #[cfg(any(feature = "metrics", feature = "console"))]
     pub(crate) queue_names: Vec<String>,
     /// Publish metrics at the end of a turn this often.
     #[cfg(feature = "metrics")]

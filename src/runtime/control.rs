@@ -90,6 +90,8 @@ impl Core {
         sched
             .queues
             .push(crate::runtime::sched::RunQueue::new(scheduler));
+        #[cfg(feature = "console")]
+        self.observe.console.add_queue(name.clone());
         #[cfg(feature = "metrics")]
         self.observe.metrics.borrow_mut().add_queue(name);
         #[cfg(not(feature = "metrics"))]

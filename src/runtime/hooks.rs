@@ -1,5 +1,6 @@
-//! Calling the user's task hooks (see `observe/task_hooks.rs`) from the
-//! places where a task is spawned, polled and ended.
+//! Calling the user's task hooks (see `observe/task_hooks.rs`), and the
+//! console's spans (`console.rs`), from the places where a task is spawned,
+//! polled and ended.
 //!
 //! A hook is user code: it runs with no borrow of the core held, and its
 //! panic is caught and re-raised from the run future after the poll in
@@ -14,18 +15,26 @@ use crate::runtime::Core;
 use crate::runtime::task::TaskMeta;
 
 impl Core {
-    /// Calls the spawn hook, if any, for a task just taken in.
+    /// Calls the spawn hook, if any, for a task just taken in (and makes
+    /// its console span).
     #[inline]
     pub(crate) fn task_spawned(&self, meta: &TaskMeta) {
+        #[cfg(feature = "console")]
+        self.console_spawned(meta);
         if let Some(hook) = &self.observe.hooks.task.spawn {
             self.call_hook(meta, |task| hook(task));
         }
     }
 
     /// Calls the after-poll hook for a poll the turn made, and the
-    /// termination hook for a task that ended with `ending`, if set.
+    /// termination hook for a task that ended with `ending`, if set (and
+    /// closes its console span).
     #[inline]
     pub(crate) fn task_polled(&self, meta: &TaskMeta, turn_poll: bool, ending: Option<TaskEnding>) {
+        #[cfg(feature = "console")]
+        if ending.is_some() {
+            self.console_ended(meta);
+        }
         let hooks = &self.observe.hooks.task;
         if turn_poll {
             if let Some(hook) = &hooks.after_poll {

@@ -2,6 +2,8 @@
 //! Tasks, the thread's current executor, the wake inbox, the scheduler
 //! trait and its run queues, and the executor's state.
 
+#[cfg(feature = "console")]
+pub(crate) mod console;
 pub(crate) mod context;
 pub(crate) mod control;
 pub(crate) mod dump;
@@ -84,6 +86,8 @@ struct Observers {
     hooks: Hooks,
     #[cfg(feature = "metrics")]
     metrics: RefCell<crate::observe::metrics::Publisher>,
+    #[cfg(feature = "console")]
+    console: console::ConsoleSpans,
 }
 
 impl Core {
@@ -124,6 +128,8 @@ impl Core {
                 counters: ExecutorCounters::default(),
                 slow_poll: nanos(config_slow_poll),
                 slow_report: Cell::new(None),
+                #[cfg(feature = "console")]
+                console: console::ConsoleSpans::new(hooks.queue_names.clone()),
                 #[cfg(feature = "metrics")]
                 metrics: RefCell::new(crate::observe::metrics::Publisher::new(
                     hooks.queue_names.clone(),

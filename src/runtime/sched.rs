@@ -221,6 +221,8 @@ impl Core {
         Core::with_current(|core| {
             if let Some(r) = runnable.take_if(|r| Arc::ptr_eq(&core.shared, &r.metadata().shared)) {
                 bump(&core.observe.counters.local_wakes, 1);
+                #[cfg(feature = "console")]
+                core.console_woke(r.metadata());
                 core.accept(r);
             }
         });
@@ -248,6 +250,8 @@ impl Core {
         self.shared.drain(
             |runnable| {
                 wakes += 1;
+                #[cfg(feature = "console")]
+                self.console_woke(runnable.metadata());
                 self.accept(runnable);
             },
             |slot| self.wake_slot(slot),

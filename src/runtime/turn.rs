@@ -42,7 +42,7 @@ use std::task::{Context, Waker};
 use crate::observe::stats::bump;
 use crate::runtime::Core;
 use crate::runtime::host::{self, HostState};
-use crate::runtime::task::{POLLED, TaskMeta};
+use crate::runtime::task::{POLLED, Runnable, TaskMeta};
 
 /// The turn in progress, and the run futures that make turns.
 pub(crate) struct TurnState {
@@ -160,6 +160,31 @@ impl Core {
         meta.polls.store(polls + 1, Ordering::Relaxed);
         if let Some(hook) = &self.observe.hooks.task.before_poll {
             self.call_hook(meta, |task| hook(task));
+        }
+    }
+
+    /// Runs the task the turn polls (in `slot`, poll started at raw reading
+    /// `last`), under the watchdog's eye and inside its console span, if
+    /// either is on. The task may be freed as this returns.
+    #[inline]
+    fn run_polled(&self, runnable: Runnable, slot: usize, last: u64) {
+        // Entered around the whole run, not only the future's poll: a wake
+        // during the poll reaches the schedule function as the run ends,
+        // and only inside the span is it a self-wake.
+        #[cfg(feature = "console")]
+        let span = self.console_span(slot);
+        #[cfg(feature = "console")]
+        let _entered = span
+            .as_deref()
+            .map(crate::observe::console::TaskSpan::enter);
+        #[cfg(not(feature = "console"))]
+        let _ = slot;
+        if let Some(watchdog) = &self.observe.hooks.watchdog {
+            let report = runnable.metadata().report(std::time::Duration::ZERO);
+            let _watched = watchdog.watch(report, last);
+            runnable.run();
+        } else {
+            runnable.run();
         }
     }
 
@@ -358,12 +383,7 @@ impl Core {
             let slot = meta.slot(Ordering::Relaxed);
             self.turn.polling.set(meta);
             self.start_poll(meta);
-            if let Some(watchdog) = &self.observe.hooks.watchdog {
-                let _watched = watchdog.watch(meta.report(std::time::Duration::ZERO), last);
-                runnable.run();
-            } else {
-                runnable.run();
-            }
+            self.run_polled(runnable, slot, last);
             self.turn.polling.set(std::ptr::null());
             // The task's future read the clock as it returned, and charged
             // the poll (`Core::poll_done`).

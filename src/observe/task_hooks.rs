@@ -44,6 +44,16 @@ pub(crate) struct TaskHooks {
     pub(crate) terminate: Option<EndHookFn>,
 }
 
+impl TaskHooks {
+    /// Whether any hook is set.
+    pub(crate) fn any(&self) -> bool {
+        self.spawn.is_some()
+            || self.before_poll.is_some()
+            || self.after_poll.is_some()
+            || self.terminate.is_some()
+    }
+}
+
 /// A task, as the task hooks of
 /// [`ExecutorBuilder`](crate::ExecutorBuilder) are given it: who it is,
 /// where it runs, and where it was spawned.

@@ -63,6 +63,7 @@ impl Core {
         }
         by_slot[slot] = Some(Rc::new(span));
         spans.any.set(true);
+        self.observe.instrumented.set(true);
     }
 
     /// The span of the task in `slot`, to enter around its run.
@@ -78,6 +79,14 @@ impl Core {
     /// Reports a wake of `meta`'s task: a self-wake if its span is entered.
     #[inline]
     pub(crate) fn console_woke(&self, meta: &TaskMeta) {
+        if self.observe.console.any.get() {
+            self.console_woke_span(meta);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn console_woke_span(&self, meta: &TaskMeta) {
         if let Some(span) = self.console_span(meta.slot(Ordering::Relaxed)) {
             span.woke();
         }

@@ -15,21 +15,39 @@ use crate::runtime::Core;
 use crate::runtime::task::TaskMeta;
 
 impl Core {
-    /// Calls the spawn hook, if any, for a task just taken in (and makes
-    /// its console span).
+    /// Whether anything watches tasks one by one: a task hook, the
+    /// watchdog, or a tokio-console span. When nothing does, each place a
+    /// watcher would be told pays this one `Cell` read.
+    #[inline]
+    pub(crate) fn instrumented(&self) -> bool {
+        self.observe.instrumented.get()
+    }
+
+    /// Tells the watchers of a task just taken in: its console span is
+    /// made (if a subscriber wants it), and the spawn hook called.
     #[inline]
     pub(crate) fn task_spawned(&self, meta: &TaskMeta) {
         #[cfg(feature = "console")]
         self.console_spawned(meta);
-        if let Some(hook) = &self.observe.hooks.task.spawn {
+        if self.instrumented() {
+            if let Some(hook) = &self.observe.hooks.task.spawn {
+                self.call_hook(meta, |task| hook(task));
+            }
+        }
+    }
+
+    /// Calls the before-poll hook, if set, as a poll starts (the turn
+    /// calls this only when [`instrumented`](Self::instrumented)).
+    pub(crate) fn task_polling(&self, meta: &TaskMeta) {
+        if let Some(hook) = &self.observe.hooks.task.before_poll {
             self.call_hook(meta, |task| hook(task));
         }
     }
 
-    /// Calls the after-poll hook for a poll the turn made, and the
-    /// termination hook for a task that ended with `ending`, if set (and
-    /// closes its console span).
-    #[inline]
+    /// Tells the watchers of a run that ended: the after-poll hook for a
+    /// poll the turn made; for a task that ended with `ending`, the
+    /// termination hook, and its console span is closed. (`poll_done`
+    /// calls this only when [`instrumented`](Self::instrumented).)
     pub(crate) fn task_polled(&self, meta: &TaskMeta, turn_poll: bool, ending: Option<TaskEnding>) {
         #[cfg(feature = "console")]
         if ending.is_some() {
@@ -50,7 +68,7 @@ impl Core {
     /// future to re-raise.
     #[cold]
     #[inline(never)]
-    pub(crate) fn call_hook(&self, meta: &TaskMeta, hook: impl FnOnce(&HookedTask<'_>)) {
+    fn call_hook(&self, meta: &TaskMeta, hook: impl FnOnce(&HookedTask<'_>)) {
         let task = HookedTask {
             id: meta.id,
             name: meta.name().map(|name| name.as_str()),

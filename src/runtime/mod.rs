@@ -84,6 +84,9 @@ struct Observers {
     /// and out of the cell on every poll, it should be one word).
     slow_report: Cell<Option<Box<PollReport>>>,
     hooks: Hooks,
+    /// Whether a task hook or the watchdog is set, or a task has a console
+    /// span (see `Core::instrumented`).
+    instrumented: Cell<bool>,
     #[cfg(feature = "metrics")]
     metrics: RefCell<crate::observe::metrics::Publisher>,
     #[cfg(feature = "console")]
@@ -128,6 +131,7 @@ impl Core {
                 counters: ExecutorCounters::default(),
                 slow_poll: nanos(config_slow_poll),
                 slow_report: Cell::new(None),
+                instrumented: Cell::new(hooks.task.any() || hooks.watchdog.is_some()),
                 #[cfg(feature = "console")]
                 console: console::ConsoleSpans::new(hooks.queue_names.clone()),
                 #[cfg(feature = "metrics")]

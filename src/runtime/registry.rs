@@ -238,11 +238,10 @@ impl Core {
         let reports = queue.reports();
         let tell = reports.polled || (ending.is_some() && reports.gone);
         drop(guard);
-        if slow || tell {
+        if slow || tell || self.instrumented() {
             let gone_group = gone_group.map(|group| group.id);
-            self.poll_reported(meta, ending, gone_group, elapsed, slow);
+            self.poll_reported(meta, ending, gone_group, elapsed, slow, turn_poll);
         }
-        self.task_polled(meta, turn_poll, ending);
         if ending.is_some() {
             // After the borrow: dropping the task's last waker may run user
             // code (its output's drop).
@@ -251,9 +250,10 @@ impl Core {
     }
 
     /// Reports the poll that just ended to whoever asked: the slow-poll
-    /// hook (through the loop), and the queue's scheduler (`polled`, and
+    /// hook (through the loop), the queue's scheduler (`polled`, and
     /// `task_gone` and `group_gone` for a task that ended with `ending`,
-    /// the last of group `gone_group`).
+    /// the last of group `gone_group`), and the task's watchers (hooks,
+    /// console span).
     #[cold]
     #[inline(never)]
     fn poll_reported(
@@ -263,11 +263,27 @@ impl Core {
         gone_group: Option<u64>,
         elapsed: u64,
         slow: bool,
+        turn_poll: bool,
     ) {
         if slow {
             let report = meta.report(Duration::from_nanos(elapsed));
             self.observe.slow_report.set(Some(Box::new(report)));
         }
+        self.tell_scheduler(meta, ending, gone_group, elapsed);
+        if self.instrumented() {
+            self.task_polled(meta, turn_poll, ending);
+        }
+    }
+
+    /// The scheduler's part of [`poll_reported`](Self::poll_reported), if
+    /// it asked for reports.
+    fn tell_scheduler(
+        &self,
+        meta: &TaskMeta,
+        ending: Option<TaskEnding>,
+        gone_group: Option<u64>,
+        elapsed: u64,
+    ) {
         let Ok(mut guard) = self.sched.try_borrow_mut() else {
             return;
         };

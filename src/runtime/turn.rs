@@ -147,7 +147,7 @@ impl Core {
     /// Marks the start of a poll of `meta`'s task, taken off its queue: its
     /// queue delay ends (kept for `poll_done`), it is polled once more, and
     /// from now on it is polled, then waits for a wake, unless a wake
-    /// queues it again. Then the user's hook, if any.
+    /// queues it again.
     #[inline]
     fn start_poll(&self, meta: &TaskMeta) {
         let now = self.time.now.get();
@@ -158,16 +158,24 @@ impl Core {
         meta.state.store(POLLED, Ordering::Relaxed);
         let polls = meta.polls.load(Ordering::Relaxed);
         meta.polls.store(polls + 1, Ordering::Relaxed);
-        if let Some(hook) = &self.observe.hooks.task.before_poll {
-            self.call_hook(meta, |task| hook(task));
-        }
     }
 
     /// Runs the task the turn polls (in `slot`, poll started at raw reading
-    /// `last`), under the watchdog's eye and inside its console span, if
-    /// either is on. The task may be freed as this returns.
+    /// `last`). The task may be freed as this returns.
     #[inline]
     fn run_polled(&self, runnable: Runnable, slot: usize, last: u64) {
+        if self.instrumented() {
+            self.run_watched(runnable, slot, last);
+        } else {
+            runnable.run();
+        }
+    }
+
+    /// [`run_polled`](Self::run_polled) after the before-poll hook, under
+    /// the watchdog's eye and inside the task's console span, if any is on.
+    #[inline(never)]
+    fn run_watched(&self, runnable: Runnable, slot: usize, last: u64) {
+        self.task_polling(runnable.metadata());
         // Entered around the whole run, not only the future's poll: a wake
         // during the poll reaches the schedule function as the run ends,
         // and only inside the span is it a self-wake.

@@ -14,8 +14,8 @@
 //!   has no `on_record`, so a field filled in later is never seen. Optional
 //!   fields (`task.name`, `group`) are therefore given as `Option`s, which
 //!   `tracing` records as absent when `None`, on one callsite.
-//! - `task.name` gets the console's Name column. An empty name would show as
-//!   a present, empty one, so an unnamed task has none.
+//! - `task.name` gets the console's Name column. Some consoles show an empty
+//!   name as a present, empty one, so an unnamed task has none.
 //! - `task.id` gets the ID column only if it is a `u64`: it is our
 //!   [`TaskId`]'s number.
 //! - `loc.file`, `loc.line` and `loc.col`, all three, are the spawn location.
@@ -29,6 +29,9 @@
 //!   the layer finds the task.
 //! - The layer calls a wake a self-wake when the task's span is entered, on
 //!   the thread that emits the event, at that moment.
+//!
+//! console-subscriber starts only if built with `--cfg tokio_unstable` or
+//! `--cfg console_without_tokio_unstable`; nothing here depends on either.
 
 use std::panic::Location;
 
@@ -89,8 +92,7 @@ impl TaskSpan {
             loc.line = location.line(),
             loc.col = location.column(),
         );
-        // A span no subscriber enabled has no id; a span that has one is
-        // enabled.
+        // A span no subscriber enabled has no id.
         let span_id = span.id()?.into_u64();
         let task = TaskSpan { span, id: span_id };
         task.waker_op("waker.clone");
@@ -131,5 +133,173 @@ impl Drop for TaskSpan {
         // The span is still open here: the layer finds it for the event, then
         // the span closes as the field drops.
         self.waker_op("waker.drop");
+    }
+}
+
+/// `TaskSpan` driven by hand through the real console-subscriber layer, read
+/// back from its gRPC server as tokio-console reads it: the contract the
+/// executor's wiring relies on, without the executor.
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use console_api as proto;
+    use proto::instrument::instrument_client::InstrumentClient;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// What the console has said so far: tasks and their latest stats by span
+    /// id, and span metadata by id.
+    #[derive(Default)]
+    struct Seen {
+        tasks: HashMap<u64, proto::tasks::Task>,
+        stats: HashMap<u64, proto::tasks::Stats>,
+        metas: HashMap<u64, proto::Metadata>,
+    }
+
+    impl Seen {
+        fn apply(&mut self, update: proto::instrument::Update) {
+            for meta in update.new_metadata.into_iter().flat_map(|m| m.metadata) {
+                if let (Some(id), Some(meta)) = (meta.id, meta.metadata) {
+                    self.metas.insert(id.id, meta);
+                }
+            }
+            if let Some(tasks) = update.task_update {
+                for task in tasks.new_tasks {
+                    if let Some(id) = task.id {
+                        self.tasks.insert(id.id, task);
+                    }
+                }
+                self.stats.extend(tasks.stats_update);
+            }
+        }
+
+        /// The task whose `task.id` field is `id`, with its stats.
+        fn task(&self, id: u64) -> Option<(&proto::tasks::Task, &proto::tasks::Stats)> {
+            let task = self
+                .tasks
+                .values()
+                .find(|task| field(task, "task.id") == Some(&proto::field::Value::U64Val(id)))?;
+            Some((task, self.stats.get(&task.id?.id)?))
+        }
+    }
+
+    fn field<'a>(task: &'a proto::tasks::Task, name: &str) -> Option<&'a proto::field::Value> {
+        task.fields
+            .iter()
+            .find(|f| matches!(&f.name, Some(proto::field::Name::StrName(n)) if n == name))
+            .and_then(|f| f.value.as_ref())
+    }
+
+    fn str_value(value: &str) -> Option<proto::field::Value> {
+        Some(proto::field::Value::StrVal(value.to_string()))
+    }
+
+    /// Reads the console's updates until `done`, or panics after a minute
+    /// (a hang guard: the server publishes every few milliseconds).
+    fn watch(port: u16, done: impl Fn(&Seen) -> bool) -> Seen {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let watch = async {
+                let address = format!("http://127.0.0.1:{port}");
+                let mut client = loop {
+                    // The server starts on its own thread: it may not listen yet.
+                    match InstrumentClient::connect(address.clone()).await {
+                        Ok(client) => break client,
+                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                };
+                let request = proto::instrument::InstrumentRequest {};
+                let mut updates = client.watch_updates(request).await.unwrap().into_inner();
+                let mut seen = Seen::default();
+                while let Some(update) = updates.message().await.unwrap() {
+                    seen.apply(update);
+                    if done(&seen) {
+                        return seen;
+                    }
+                }
+                panic!("the console ended its stream of updates");
+            };
+            tokio::time::timeout(Duration::from_secs(60), watch)
+                .await
+                .expect("the console never showed the expected tasks")
+        })
+    }
+
+    fn free_port() -> u16 {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    #[test]
+    fn the_console_sees_fields_polls_busy_time_and_wakes() {
+        let port = free_port();
+        let layer = console_subscriber::ConsoleLayer::builder()
+            .server_addr(([127, 0, 0, 1], port))
+            .publish_interval(Duration::from_millis(20))
+            .spawn();
+        let here = Location::caller();
+        // The console's server stops when its layer is dropped: it stays alive
+        // until the end, and is the default on this thread only while the
+        // spans are made (the other tests of this binary see nothing).
+        let console = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        tracing::dispatcher::with_default(&console, || {
+            let named = TaskSpan::new(TaskId(7), Some("worker"), "\"fg\"", Some(42), here).unwrap();
+            let other = TaskSpan::new(TaskId(8), None, "\"bg\"", None, here).unwrap();
+            for _ in 0..3 {
+                let _poll = named.enter();
+                // Woken from inside its own poll: a self-wake.
+                named.woke();
+                std::hint::black_box((0..1000u64).sum::<u64>());
+            }
+            // Woken from inside another task's poll, and from no poll.
+            {
+                let _poll = other.enter();
+                named.woke();
+            }
+            named.woke();
+            drop(other);
+            drop(named);
+        });
+        let seen = watch(port, |seen| {
+            [7, 8].iter().all(|&id| {
+                seen.task(id)
+                    .is_some_and(|(_, stats)| stats.dropped_at.is_some() && stats.waker_drops == 1)
+            })
+        });
+
+        let (task, stats) = seen.task(7).unwrap();
+        let meta = &seen.metas[&task.metadata.unwrap().id];
+        assert_eq!(
+            (meta.name.as_str(), meta.target.as_str()),
+            ("runtime.spawn", SPAN_TARGET)
+        );
+        assert_eq!(field(task, "kind"), str_value("task").as_ref());
+        assert_eq!(field(task, "task.name"), str_value("worker").as_ref());
+        assert_eq!(field(task, "queue"), str_value("\"fg\"").as_ref());
+        assert_eq!(field(task, "group"), Some(&proto::field::Value::U64Val(42)));
+        let location = task.location.as_ref().unwrap();
+        assert_eq!(location.file.as_deref(), Some(here.file()));
+        assert_eq!(location.line, Some(here.line()));
+        assert_eq!(location.column, Some(here.column()));
+        let polls = stats.poll_stats.as_ref().unwrap();
+        assert_eq!(polls.polls, 3);
+        let busy = polls.busy_time.unwrap();
+        assert!(busy.seconds > 0 || busy.nanos > 0, "busy time {busy:?}");
+        assert_eq!((stats.wakes, stats.self_wakes), (5, 3));
+        assert_eq!((stats.waker_clones, stats.waker_drops), (1, 1));
+
+        // Unnamed, ungrouped: the fields are absent, not empty.
+        let (task, stats) = seen.task(8).unwrap();
+        assert_eq!(field(task, "task.name"), None);
+        assert_eq!(field(task, "group"), None);
+        assert_eq!(field(task, "queue"), str_value("\"bg\"").as_ref());
+        assert_eq!(stats.poll_stats.as_ref().unwrap().polls, 1);
+        assert_eq!((stats.wakes, stats.self_wakes), (0, 0));
     }
 }

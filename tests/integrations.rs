@@ -45,7 +45,9 @@ mod tracing_feature {
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Event, Level, Metadata, Subscriber};
 
-    /// A subscriber that keeps every event as `LEVEL field=value …`.
+    /// A subscriber that keeps every warning the crate logs as
+    /// `LEVEL field=value …` (not the console's task spans and wake events,
+    /// which the `console` feature emits at trace level).
     #[derive(Clone, Default)]
     struct Capture(Arc<Mutex<Vec<String>>>);
 
@@ -58,8 +60,8 @@ mod tracing_feature {
     }
 
     impl Subscriber for Capture {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
+        fn enabled(&self, meta: &Metadata<'_>) -> bool {
+            *meta.level() <= Level::WARN
         }
         fn new_span(&self, _: &Attributes<'_>) -> Id {
             Id::from_u64(1)

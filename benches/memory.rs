@@ -18,7 +18,7 @@
 //! - `excl. Vec`: the same minus the `Vec` of handles (capacity × handle size).
 //! - `peak/task`: highest live bytes during the run, over the same baseline.
 //!
-//! Two spawn patterns:
+//! Three spawn patterns:
 //!
 //! - `burst`: all [`TASKS`] spawned, then run until all have been polled. Run
 //!   queues grow to [`TASKS`] entries; a `Vec`/`VecDeque`-based run queue keeps
@@ -26,6 +26,11 @@
 //! - `batched`: spawned [`BATCH`] at a time, each batch run until polled
 //!   before the next, so run queues stay small: the steady-state cost of an
 //!   idle task.
+//! - `holding`: `batched`, with tasks that hold 64 bytes across their await:
+//!   a task with some state, whose future is larger than its output (the
+//!   idle task of the other two is smaller than the slot its output needs,
+//!   so what a task's future costs beyond its own state does not show
+//!   there).
 //!
 //! Hosts, as in `benches/overhead.rs`: both clockworkers and the `LocalSet` run
 //! inside a Tokio current-thread runtime's `block_on`, `LocalExecutor` inside
@@ -131,10 +136,14 @@ fn peak() -> isize {
 static POLLED: AtomicUsize = AtomicUsize::new(0);
 
 /// The idle task, the same for every executor: counts its first poll, then
-/// parks forever without keeping its waker.
-async fn idle_task() {
+/// parks forever without keeping its waker. It holds `N` bytes across its
+/// await (none for the executor's fixed cost; 64 for a task with some
+/// state, whose future is larger than its output slot).
+async fn idle_task<const N: usize>() {
+    let held = [0u8; N];
     POLLED.fetch_add(1, Ordering::Relaxed);
-    std::future::pending::<()>().await
+    std::future::pending::<()>().await;
+    black_box(&held);
 }
 
 /// Completes once `target` tasks have been polled; until then wakes itself,
@@ -154,15 +163,41 @@ fn all_polled(target: usize) -> impl Future<Output = ()> {
 enum Pattern {
     Burst,
     Batched,
+    /// `Batched`, with tasks that hold 64 bytes across their await.
+    Holding,
 }
 
 impl Pattern {
     fn batch(self) -> usize {
         match self {
             Pattern::Burst => TASKS,
-            Pattern::Batched => BATCH,
+            Pattern::Batched | Pattern::Holding => BATCH,
         }
     }
+}
+
+/// Spawns with `spawn` the idle task `pattern` asks for, and measures.
+macro_rules! measure_idle {
+    ($pattern:expr, |$task:ident| $spawn:expr, $run:expr) => {
+        match $pattern {
+            Pattern::Holding => measure(
+                $pattern,
+                || {
+                    let $task = idle_task::<64>();
+                    $spawn
+                },
+                $run,
+            ),
+            _ => measure(
+                $pattern,
+                || {
+                    let $task = idle_task::<0>();
+                    $spawn
+                },
+                $run,
+            ),
+        }
+    };
 }
 
 /// One implementation's measurement, in bytes over [`TASKS`] tasks.
@@ -233,11 +268,8 @@ fn clockworker(pattern: Pattern) -> Sample {
         .build()
         .expect("executor");
     let queue = executor.queue(0).expect("queue");
-    measure(
-        pattern,
-        || queue.spawn(idle_task()),
-        |polled| rt.block_on(executor.run_until(all_polled(polled))),
-    )
+    measure_idle!(pattern, |task| queue.spawn(task), |polled| rt
+        .block_on(executor.run_until(all_polled(polled))))
 }
 
 fn clockworker_026(pattern: Pattern) -> Sample {
@@ -247,30 +279,22 @@ fn clockworker_026(pattern: Pattern) -> Sample {
         .build()
         .expect("executor");
     let queue = executor.queue(0).expect("queue");
-    measure(
-        pattern,
-        || queue.spawn(idle_task()),
-        |polled| rt.block_on(executor.run_until(all_polled(polled))),
-    )
+    measure_idle!(pattern, |task| queue.spawn(task), |polled| rt
+        .block_on(executor.run_until(all_polled(polled))))
 }
 
 fn tokio_localset(pattern: Pattern) -> Sample {
     let rt = tokio_rt();
     let local = tokio::task::LocalSet::new();
-    measure(
-        pattern,
-        || local.spawn_local(idle_task()),
-        |polled| rt.block_on(local.run_until(all_polled(polled))),
-    )
+    measure_idle!(pattern, |task| local.spawn_local(task), |polled| rt
+        .block_on(local.run_until(all_polled(polled))))
 }
 
 fn async_executor(pattern: Pattern) -> Sample {
     let executor = async_executor::LocalExecutor::new();
-    measure(
-        pattern,
-        || executor.spawn(idle_task()),
-        |polled| smol::block_on(executor.run(all_polled(polled))),
-    )
+    measure_idle!(pattern, |task| executor.spawn(task), |polled| {
+        smol::block_on(executor.run(all_polled(polled)))
+    })
 }
 
 /// One implementation's measurement for a spawn pattern.
@@ -291,7 +315,7 @@ fn main() {
     println!(
         "memory per idle task: {TASKS} tasks per implementation and pattern \
          (task future: {} byte(s)); bytes requested from the allocator",
-        size_of_val(&idle_task()),
+        size_of_val(&idle_task::<0>()),
     );
     for (pattern, title) in [
         (
@@ -301,6 +325,10 @@ fn main() {
         (
             Pattern::Batched,
             "batched: spawned 1024 at a time, each batch run until polled",
+        ),
+        (
+            Pattern::Holding,
+            "holding: batched, each task holding 64 bytes across its await",
         ),
     ] {
         let samples: Vec<(&str, Sample)> = implementations

@@ -20,7 +20,11 @@
 //!   has `driver_yield` zero, so every poll also hands the thread back to
 //!   Tokio and returns: the difference is the cost of one host yield (with
 //!   the default `tokio` feature, the deferred yield after which Tokio polls
-//!   its IO driver).
+//!   its IO driver). `clockworker_hooks` has the four task hooks set
+//!   (`on_task_spawn` and the others), each counting into an atomic: what
+//!   calling them costs. Built with `--features console`, every
+//!   `clockworker` case also carries the console feature's check (no
+//!   subscriber is installed): compare with a build without it.
 //! - `remote_wake`: a task on the executor ping-pongs with a helper std thread
 //!   through two atomic cells and an `AtomicWaker`: per iteration the task
 //!   sends a ping and parks; the helper (spinning, so its side costs ~nothing)
@@ -266,6 +270,28 @@ fn poll_clockworker_watchdog(iters: u64) -> Duration {
     })
 }
 
+/// The same with the four task hooks set, each doing nothing but count:
+/// the cost of calling them (unset, they cost what `clockworker` measures).
+fn poll_clockworker_hooks(iters: u64) -> Duration {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static EVENTS: AtomicU64 = AtomicU64::new(0);
+    poll_clockworker_with(iters, |builder| {
+        builder
+            .on_task_spawn(|_| {
+                EVENTS.fetch_add(1, Relaxed);
+            })
+            .on_before_task_poll(|_| {
+                EVENTS.fetch_add(1, Relaxed);
+            })
+            .on_after_task_poll(|_| {
+                EVENTS.fetch_add(1, Relaxed);
+            })
+            .on_task_terminate(|_, _| {
+                EVENTS.fetch_add(1, Relaxed);
+            })
+    })
+}
+
 type Builder = clockworker::ExecutorBuilder<u8>;
 
 fn poll_clockworker_with(iters: u64, configure: fn(Builder) -> Builder) -> Duration {
@@ -317,11 +343,12 @@ fn bench_poll(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(1));
-    let implementations: [(&str, PollFn); 7] = [
+    let implementations: [(&str, PollFn); 8] = [
         ("clockworker", poll_clockworker),
         ("clockworker_no_stats", poll_clockworker_no_stats),
         ("clockworker_host_yield", poll_clockworker_host_yield),
         ("clockworker_watchdog", poll_clockworker_watchdog),
+        ("clockworker_hooks", poll_clockworker_hooks),
         ("tokio_localset", poll_tokio),
         ("async_executor", poll_async_executor),
         ("clockworker_0_2_6", poll_clockworker_026),

@@ -44,7 +44,20 @@ impl ConsoleSpans {
 
 impl Core {
     /// Makes the span of a task just taken in, if a subscriber wants it.
+    #[inline]
     pub(crate) fn console_spawned(&self, meta: &TaskMeta) {
+        // What the span's macro checks first (one load of a global), before
+        // the span's fields are gathered: with no subscriber that wants
+        // trace-level spans, a spawn pays nothing more.
+        if tracing::level_filters::LevelFilter::current() < tracing::Level::TRACE {
+            return;
+        }
+        self.console_span_for(meta);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn console_span_for(&self, meta: &TaskMeta) {
         let spans = &self.observe.console;
         let span = {
             let queues = spans.queues.borrow();

@@ -42,7 +42,7 @@ use std::task::{Context, Waker};
 use crate::observe::stats::bump;
 use crate::runtime::Core;
 use crate::runtime::host::{self, HostState};
-use crate::runtime::task::{POLLED, Runnable, TaskMeta};
+use crate::runtime::task::{self, POLLED, Runnable, TaskMeta};
 
 /// The turn in progress, and the run futures that make turns.
 pub(crate) struct TurnState {
@@ -167,7 +167,7 @@ impl Core {
         if self.instrumented() {
             self.run_watched(runnable, slot, last);
         } else {
-            runnable.run();
+            task::run(runnable);
         }
     }
 
@@ -190,9 +190,9 @@ impl Core {
         if let Some(watchdog) = &self.observe.hooks.watchdog {
             let report = runnable.metadata().report(std::time::Duration::ZERO);
             let _watched = watchdog.watch(report, last);
-            runnable.run();
+            task::run(runnable);
         } else {
-            runnable.run();
+            task::run(runnable);
         }
     }
 

@@ -62,9 +62,11 @@ pub struct TaskSnapshot<K> {
     ///
     /// [`ManualClock`]: crate::ManualClock
     pub in_state: Duration,
-    /// How many times the task has been polled.
+    /// How many times the task has been polled (for the running task, with
+    /// the poll in progress).
     pub polls: u64,
-    /// The CPU time of its polls so far.
+    /// The CPU time of its polls so far (for the running task, without the
+    /// poll in progress).
     pub cpu_time: Duration,
     /// How long ago it was spawned (for a task spawned through a
     /// [`Spawner`](crate::Spawner): taken in by the executor).

@@ -77,6 +77,11 @@ impl Core {
         let offset = META_OFFSET.load(Ordering::Relaxed);
         let now = self.time.now_nanos();
         let polled = self.turn.polling.get();
+        // The running task's poll started at the turn's last poll start.
+        let poll_started = (!polled.is_null()).then(|| {
+            let time = &self.time;
+            time.clock.nanos_between(time.origin, time.poll_started.get())
+        });
         let mut records = Vec::with_capacity(self.registry.len());
         self.registry.for_each_handle(|waker| {
             let at = waker
@@ -95,21 +100,25 @@ impl Core {
             // index, that is, for this call. The metadata is only ever
             // shared (atomics and fields set at spawn).
             let meta = unsafe { &*at };
-            records.push(record(meta, now, std::ptr::eq(meta, polled)));
+            let running = poll_started.filter(|_| std::ptr::eq(meta, polled));
+            records.push(record(meta, now, running));
         });
         Ok(records)
     }
 }
 
-/// What a dump shows of a task at executor time `now`.
-fn record(meta: &TaskMeta, now: u64, running: bool) -> TaskRecord {
-    let since = meta.runnable_since.load(Ordering::Relaxed);
-    let state = if running {
-        TaskState::Running
-    } else if meta.state.load(Ordering::Relaxed) == RUNNABLE {
-        TaskState::Runnable
-    } else {
-        TaskState::Waiting
+/// What a dump shows of a task at executor time `now`; `running` is when
+/// its poll started, if it is the task being polled.
+fn record(meta: &TaskMeta, now: u64, running: Option<u64>) -> TaskRecord {
+    let (state, since) = match running {
+        Some(poll_started) => (TaskState::Running, poll_started),
+        None => {
+            let state = match meta.state.load(Ordering::Relaxed) {
+                RUNNABLE => TaskState::Runnable,
+                _ => TaskState::Waiting,
+            };
+            (state, meta.runnable_since.load(Ordering::Relaxed))
+        }
     };
     let nanos = |at: u64| Duration::from_nanos(now.saturating_sub(at));
     TaskRecord {
@@ -120,7 +129,8 @@ fn record(meta: &TaskMeta, now: u64, running: bool) -> TaskRecord {
         location: meta.site.location(),
         state,
         in_state: nanos(since),
-        polls: meta.polls.load(Ordering::Relaxed),
+        // A poll is counted as it ends: the running task's is in progress.
+        polls: meta.polls.load(Ordering::Relaxed) + u64::from(running.is_some()),
         cpu_time: Duration::from_nanos(meta.service.load(Ordering::Relaxed)),
         age: nanos(meta.arrival.load(Ordering::Relaxed)),
     }

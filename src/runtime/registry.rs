@@ -220,9 +220,16 @@ impl Core {
         // A run that cancels the task drops its future unpolled: no poll.
         let counted = turn_poll && ending != Some(TaskEnding::Cancelled);
         let slow = counted && elapsed >= self.observe.slow_poll;
-        if counted && self.config.statistics {
-            let delay = self.time.queue_delay.get();
-            queue.counters.polled(delay, elapsed, slow);
+        if turn_poll {
+            // `now` has not moved since the poll started. A wake during the
+            // poll (a yield) reaches `accept` only after this, as the run
+            // ends: `runnable_since` is still the wake that queued it.
+            let now = self.time.now.get();
+            let since = meta.runnable_since.load(Ordering::Relaxed);
+            if counted && self.config.statistics {
+                queue.counters.polled(now.saturating_sub(since), elapsed, slow);
+            }
+            meta.polled(now);
         }
         let mut gone_group = None;
         if let Some(ending) = ending {

@@ -73,10 +73,10 @@ pub(crate) struct TaskMeta {
     /// Set by `JoinHandle::abort` and by the executor's drop: the next run
     /// drops the future instead of polling it.
     pub(crate) aborted: AtomicBool,
-    /// Whether the task is queued to run ([`RUNNABLE`]) or was taken off its
-    /// queue for its last poll ([`POLLED`]: it is being polled, or waits for
-    /// a wake), for the task dump. Written by the executor's thread only;
-    /// it fills what was padding.
+    /// Whether the task is queued to run ([`RUNNABLE`]) or was polled and
+    /// not woken since ([`POLLED`]: it waits for a wake), for the task
+    /// dump. Written by the executor's thread only; it fills what was
+    /// padding.
     pub(crate) state: AtomicU8,
     /// The executor's thread-safe half, where wakes go. Kept here rather than
     /// in the schedule function so that the schedule function is zero-sized:
@@ -87,9 +87,9 @@ pub(crate) struct TaskMeta {
     /// first queued, by the executor's thread.
     pub(crate) arrival: AtomicU64,
     /// Executor-clock nanoseconds when `state` last changed: when the task
-    /// last became runnable (what its queue delay counts from) or, once
-    /// its poll starts, when that poll started (how long a waiting task
-    /// has waited). Written by the executor's thread only, like `service`.
+    /// last became runnable (what its queue delay counts from) or, once it
+    /// was polled, when that poll started (how long a waiting task has
+    /// waited). Written by the executor's thread only, like `service`.
     pub(crate) runnable_since: AtomicU64,
     /// CPU time of the task's polls, in nanoseconds.
     pub(crate) service: AtomicU64,
@@ -104,8 +104,8 @@ pub(crate) struct TaskMeta {
 
 /// [`TaskMeta::state`] of a task in a queue (or on its way to one).
 pub(crate) const RUNNABLE: u8 = 0;
-/// [`TaskMeta::state`] of a task taken off its queue to be polled: being
-/// polled, or, after that poll, waiting for a wake.
+/// [`TaskMeta::state`] of a task polled and not woken since: waiting for a
+/// wake.
 pub(crate) const POLLED: u8 = 1;
 
 /// The `slot` of a task the executor has not taken in yet.
@@ -208,6 +208,19 @@ impl TaskMeta {
             Some(group) => group.service.load(Ordering::Relaxed),
             None => self.service.load(Ordering::Relaxed),
         }
+    }
+
+    /// Records, for the task dump, a poll that started at executor time
+    /// `started`: the task is polled once more, and from now on it waits
+    /// for a wake, since then, unless a wake during the poll queues it
+    /// again (`Core::accept`, which async-task calls as the run ends).
+    /// Written on the executor's thread only: plain stores.
+    #[inline]
+    pub(crate) fn polled(&self, started: u64) {
+        self.runnable_since.store(started, Ordering::Relaxed);
+        self.state.store(POLLED, Ordering::Relaxed);
+        let polls = self.polls.load(Ordering::Relaxed);
+        self.polls.store(polls + 1, Ordering::Relaxed);
     }
 
     /// Charges a poll's time to the task and its group.

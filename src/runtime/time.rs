@@ -17,9 +17,6 @@ pub(crate) struct Time {
     pub(super) now: Cell<u64>,
     /// Raw reading at the start of the current poll.
     pub(super) poll_started: Cell<u64>,
-    /// How long the task being polled waited in its queue: read as its
-    /// poll starts, since a wake during the poll (a yield) restamps it.
-    pub(super) queue_delay: Cell<u64>,
     /// Raw reading at the end of the last poll and the poll's length, taken
     /// by the task's own future as it returns (the one clock read per
     /// poll), for the loop to pick up.
@@ -41,7 +38,6 @@ impl Time {
             origin,
             now: Cell::new(0),
             poll_started: Cell::new(0),
-            queue_delay: Cell::new(0),
             poll_ended: Cell::new(None),
             turn_started: Cell::new(origin),
         }

@@ -42,7 +42,7 @@ use std::task::{Context, Waker};
 use crate::observe::stats::bump;
 use crate::runtime::Core;
 use crate::runtime::host::{self, HostState};
-use crate::runtime::task::{self, POLLED, Runnable, TaskMeta};
+use crate::runtime::task::{self, Runnable, TaskMeta};
 
 /// The turn in progress, and the run futures that make turns.
 pub(crate) struct TurnState {
@@ -142,22 +142,6 @@ impl Core {
             group: meta.group().map(|group| group.id),
             slot: meta.slot(Ordering::Relaxed),
         })
-    }
-
-    /// Marks the start of a poll of `meta`'s task, taken off its queue: its
-    /// queue delay ends (kept for `poll_done`), it is polled once more, and
-    /// from now on it is polled, then waits for a wake, unless a wake
-    /// queues it again.
-    #[inline]
-    fn start_poll(&self, meta: &TaskMeta) {
-        let now = self.time.now.get();
-        let since = meta.runnable_since.load(Ordering::Relaxed);
-        self.time.queue_delay.set(now.saturating_sub(since));
-        // Written on the executor's thread only: plain stores.
-        meta.runnable_since.store(now, Ordering::Relaxed);
-        meta.state.store(POLLED, Ordering::Relaxed);
-        let polls = meta.polls.load(Ordering::Relaxed);
-        meta.polls.store(polls + 1, Ordering::Relaxed);
     }
 
     /// Runs the task the turn polls (in `slot`, poll started at raw reading
@@ -390,7 +374,6 @@ impl Core {
             let meta = runnable.metadata();
             let slot = meta.slot(Ordering::Relaxed);
             self.turn.polling.set(meta);
-            self.start_poll(meta);
             self.run_polled(runnable, slot, last);
             self.turn.polling.set(std::ptr::null());
             // The task's future read the clock as it returned, and charged

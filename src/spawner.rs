@@ -142,7 +142,7 @@ impl<K: QueueKey> Spawner<K> {
             // The executor shut down meanwhile. Cancel the task here: the
             // run drops the future unpolled and resolves the handle.
             refused.metadata().aborted.store(true, Ordering::Relaxed);
-            task::run(refused);
+            refused.run();
         }
         JoinHandle::of(Some(task))
     }

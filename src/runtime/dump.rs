@@ -80,7 +80,8 @@ impl Core {
         // The running task's poll started at the turn's last poll start.
         let poll_started = (!polled.is_null()).then(|| {
             let time = &self.time;
-            time.clock.nanos_between(time.origin, time.poll_started.get())
+            time.clock
+                .nanos_between(time.origin, time.poll_started.get())
         });
         let mut records = Vec::with_capacity(self.registry.len());
         self.registry.for_each_handle(|waker| {

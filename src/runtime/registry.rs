@@ -227,7 +227,9 @@ impl Core {
             let now = self.time.now.get();
             let since = meta.runnable_since.load(Ordering::Relaxed);
             if counted && self.config.statistics {
-                queue.counters.polled(now.saturating_sub(since), elapsed, slow);
+                queue
+                    .counters
+                    .polled(now.saturating_sub(since), elapsed, slow);
             }
             meta.polled(now);
         }

@@ -31,7 +31,6 @@
 //! [`JoinHandle`]: crate::JoinHandle
 //! [`Shared`]: crate::runtime::inbox::Shared
 
-use std::cell::Cell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 use std::pin::Pin;
@@ -303,8 +302,8 @@ where
     //   the closure.
     //
     // The schedule function is a plain `fn`, so wakers may be used
-    // anywhere. The future borrows nothing: it finds its metadata as each
-    // run starts (see [`run`]).
+    // anywhere. The future borrows only the task's own metadata, which
+    // async-task keeps alive as long as the future.
     //
     // We use it instead of `spawn_local` for two things `spawn_local` cannot
     // give: the wrapper reads the abort flag from its metadata without an
@@ -317,64 +316,29 @@ where
 }
 
 /// The closure async-task calls with the task's metadata to build its future.
-fn wrap<F>(future: F) -> impl FnOnce(&TaskMeta) -> TaskFuture<F> {
-    move |_| TaskFuture {
+fn wrap<'m, F>(future: F) -> impl FnOnce(&'m TaskMeta) -> TaskFuture<'m, F> {
+    move |meta| TaskFuture {
+        meta,
         future: Some(future),
     }
 }
 
-thread_local! {
-    /// The metadata of the task whose run this thread started last: set by
-    /// [`run`] just before async-task polls the task's future, and read by
-    /// that poll, first thing.
-    static RUNNING: Cell<*const TaskMeta> = const { Cell::new(std::ptr::null()) };
-}
-
-/// Runs a task once: polls its future, or, if it was aborted, drops the
-/// future unpolled. Every run of a task goes through here.
-///
-/// The task's future needs its metadata on every poll. Rather than a
-/// pointer to it in every task (a word, `benches/memory.rs`), the run hands
-/// it over in a thread-local: `runnable` owns a reference to the task, so
-/// its metadata lives until this returns, and async-task's
-/// `Runnable::run` polls this task's future (or nothing, if the task was
-/// closed meanwhile) before it runs any other code of ours.
-#[inline]
-pub(crate) fn run(runnable: Runnable) -> bool {
-    RUNNING.set(runnable.metadata());
-    runnable.run()
-}
-
 pin_project! {
     /// The future async-task runs: the user's future plus the rules above.
-    struct TaskFuture<F> {
+    struct TaskFuture<'m, F> {
+        meta: &'m TaskMeta,
         // `None` once the user's future has been dropped.
         #[pin]
         future: Option<F>,
     }
 }
 
-impl<F: Future> Future for TaskFuture<F> {
+impl<F: Future> Future for TaskFuture<'_, F> {
     type Output = Output<Result<F::Output, JoinError>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let running = RUNNING.get();
-        assert!(
-            !running.is_null(),
-            "a task's future is polled only by `task::run`"
-        );
-        // SAFETY: this future is polled only by async-task's
-        // `Runnable::run`, called only by `run`, which set `running` on this
-        // thread just before, to the metadata of this future's own task:
-        // between that and this read, async-task runs none of our code
-        // (nothing else can have set it). `run`'s runnable holds a
-        // reference to the task for the whole poll, so the metadata, in
-        // the task's header, outlives this borrow, which ends with the
-        // poll. A run nested in the poll (user code that runs another
-        // executor's turn) sets the cell again, but this poll read it
-        // already. The metadata is only ever shared.
-        let meta: &TaskMeta = unsafe { &*running };
         let this = self.project();
+        let meta: &TaskMeta = this.meta;
         let mut future = this.future;
         // Relaxed is enough: the store in `abort` is followed by a wake, whose
         // read-modify-write of the task state orders it before this run.

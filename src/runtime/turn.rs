@@ -42,7 +42,7 @@ use std::task::{Context, Waker};
 use crate::observe::stats::bump;
 use crate::runtime::Core;
 use crate::runtime::host::{self, HostState};
-use crate::runtime::task::{self, Runnable, TaskMeta};
+use crate::runtime::task::{Runnable, TaskMeta};
 
 /// The turn in progress, and the run futures that make turns.
 pub(crate) struct TurnState {
@@ -151,7 +151,7 @@ impl Core {
         if self.instrumented() {
             self.run_watched(runnable, slot, last);
         } else {
-            task::run(runnable);
+            runnable.run();
         }
     }
 
@@ -174,9 +174,9 @@ impl Core {
         if let Some(watchdog) = &self.observe.hooks.watchdog {
             let report = runnable.metadata().report(std::time::Duration::ZERO);
             let _watched = watchdog.watch(report, last);
-            task::run(runnable);
+            runnable.run();
         } else {
-            task::run(runnable);
+            runnable.run();
         }
     }
 

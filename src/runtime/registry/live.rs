@@ -106,7 +106,7 @@ impl Entry for Runnable {
     #[inline]
     fn run(self) {
         // Whether the task was woken during the run is the waker's business.
-        let _ = crate::runtime::task::run(self);
+        let _ = async_task::Runnable::run(self);
     }
 }
 

@@ -203,7 +203,9 @@ impl<K: QueueKey> Spawner<K> {
     /// waits for the answer for at most `timeout`: an executor whose thread
     /// is blocked (a task stuck inside a poll) or whose host runtime no
     /// longer polls it does not answer ([`DumpError::Stalled`]). Called from
-    /// one of the executor's own tasks, it is answered at once.
+    /// one of the executor's own tasks, it is answered at once; called on
+    /// the executor's thread between its turns, nothing can answer until
+    /// this returns: use [`Executor::tasks`](crate::Executor::tasks) there.
     ///
     /// ```
     /// use clockworker::ExecutorBuilder;

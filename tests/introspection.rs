@@ -101,8 +101,9 @@ fn hooks_see_every_spawn_poll_and_ending_with_the_tasks_details() {
         ]
     );
     assert_eq!(of(ids[1]), ["spawn", "before", "after", "end panicked"]);
-    // Polled once, then aborted: the run that drops its future is no poll.
-    assert_eq!(of(ids[2]), ["spawn", "before", "after", "end cancelled"]);
+    // Aborted while still in its queue (the light queue had not reached
+    // it): the run that drops its future is no poll.
+    assert_eq!(of(ids[2]), ["spawn", "end cancelled"]);
 
     let first = log.iter().find(|s| s.id == ids[0]).unwrap();
     assert_eq!(first.name.as_deref(), Some("twice"));
@@ -385,28 +386,44 @@ fn a_dump_of_a_stalled_or_dropped_executor_is_an_error() {
 }
 
 #[test]
-fn a_yielding_task_waits_in_its_queue_as_long_as_it_waited() {
-    // A task that yields wakes itself during its poll; its queue delay is
-    // still the time from that wake to its next poll, not zero.
-    let (executor, hand) = on_manual_clock();
-    let fg = executor.queue("fg").unwrap();
-    let h = hand.clone();
-    let yielder = fg.spawn(async move {
-        for _ in 0..3 {
-            yield_now().await;
-        }
+fn a_task_aborted_in_its_queue_is_announced_ended_but_never_polled() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let executor = hooked(&log).build().unwrap();
+    let queued = executor.queue("fg").unwrap().spawn(async { 1 });
+    queued.abort();
+    assert!(matches!(
+        drive(executor.run_until(queued)),
+        Err(JoinError::Cancelled)
+    ));
+    let events: Vec<String> = log.borrow().iter().map(|s| s.event.clone()).collect();
+    assert_eq!(events, ["spawn", "end cancelled"]);
+    assert_eq!(executor.tasks().unwrap().len(), 0);
+}
+
+#[test]
+fn a_dump_from_a_terminate_hook_sees_the_ending_task_no_longer_running() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let executor_slot: Rc<RefCell<Option<Rc<clockworker::Executor<&'static str>>>>> =
+        Rc::new(RefCell::new(None));
+    let (slot, record) = (Rc::clone(&executor_slot), Rc::clone(&seen));
+    let executor = ExecutorBuilder::new()
+        .with_queue("q", 1)
+        .on_task_terminate(move |task, _| {
+            if let Some(executor) = slot.borrow().as_ref() {
+                let dump = executor.tasks().unwrap();
+                let me = dump.tasks().iter().find(|t| t.id == task.id).cloned();
+                record.borrow_mut().push(me.map(|t| (t.state, t.polls)));
+            }
+        })
+        .build()
+        .unwrap();
+    *executor_slot.borrow_mut() = Some(Rc::clone(&executor));
+    let task = executor.queue("q").unwrap().spawn(async {
+        yield_now().await;
     });
-    let h2 = hand.clone();
-    let _other = fg.spawn(async move {
-        for _ in 0..3 {
-            h2.advance(MS);
-            yield_now().await;
-        }
-    });
-    drop(h);
-    drive(executor.run_until(yielder)).unwrap();
-    let delay = executor.queue_stats("fg").unwrap().queue_delay;
-    // The yielder's three later polls each waited for one 1 ms poll of
-    // the other task.
-    assert!(delay.max().unwrap() >= MS, "{delay:?}");
+    drive(executor.run_until(task)).unwrap();
+    // Polled twice; as it ends, the dump shows it waiting, not running,
+    // with each poll counted once.
+    assert_eq!(*seen.borrow(), [Some((TaskState::Waiting, 2))]);
+    executor_slot.borrow_mut().take();
 }

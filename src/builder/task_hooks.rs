@@ -84,7 +84,9 @@ impl<K: QueueKey> ExecutorBuilder<K> {
     /// spawn, read statistics or take a [task dump](crate::Executor::tasks).
     /// A panic in a hook is caught, the task's bookkeeping completes, and
     /// the panic propagates out of the run future after the poll in
-    /// progress (as a task's panic does under the default policy).
+    /// progress (as a task's panic does under the default policy); during
+    /// a shutdown, or as the executor is dropped, it is dropped instead, as
+    /// a cancelled future's is.
     ///
     /// ```
     /// use clockworker::ExecutorBuilder;
@@ -112,8 +114,9 @@ impl<K: QueueKey> ExecutorBuilder<K> {
     /// Calls `hook` on the executor's thread just before each poll of a
     /// task (not before the run that drops an aborted task's future, which
     /// is no poll). See [`on_task_spawn`](Self::on_task_spawn) for what
-    /// hooks may do. The time `hook` takes is not charged to the task, but
-    /// it is the queue's: it holds the thread within the queue's slice.
+    /// hooks may do. The time hooks take is charged to no task and no
+    /// queue (the clock is read again around them), but it is the host's:
+    /// it counts toward the turn's `driver_yield`.
     ///
     /// ```
     /// use clockworker::ExecutorBuilder;

@@ -19,8 +19,11 @@ use crate::base::id::{TaskId, TaskName};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum TaskState {
-    /// Being polled: the task that asked for the dump, or the one a dump
-    /// from another thread found blocking the executor's thread.
+    /// Being polled: the task that asked for the dump, or, for a dump
+    /// asked for from another thread, the task that was polled when the
+    /// executor answered (at a `yield_maybe` of a long poll). A task that
+    /// blocks the thread does not let the executor answer at all
+    /// ([`DumpError::Stalled`](crate::DumpError::Stalled)).
     Running,
     /// Woken, and waiting in its queue for its turn.
     Runnable,

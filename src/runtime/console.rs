@@ -59,24 +59,51 @@ impl Core {
     #[inline(never)]
     fn console_span_for(&self, meta: &TaskMeta) {
         let spans = &self.observe.console;
-        let span = {
-            let queues = spans.queues.borrow();
-            let queue = queues.get(meta.queue()).map_or("", String::as_str);
-            let name = meta.name().map(|name| name.as_str());
-            let group = meta.group().map(|group| group.id);
-            TaskSpan::new(meta.id, name, queue, group, meta.site.location())
-        };
-        let Some(span) = span else {
+        // Copied out: the subscriber's code runs in `TaskSpan::new`, and may
+        // come back (add a queue, spawn).
+        let queue = spans.queues.borrow().get(meta.queue()).cloned();
+        let name = meta.name().map(|name| name.as_str());
+        let group = meta.group().map(|group| group.id);
+        let location = meta.site.location();
+        let span = self.subscriber(|| {
+            TaskSpan::new(
+                meta.id,
+                name,
+                queue.as_deref().unwrap_or(""),
+                group,
+                location,
+            )
+        });
+        let Some(span) = span.flatten() else {
             return;
         };
         let slot = meta.slot(Ordering::Relaxed);
-        let mut by_slot = spans.by_slot.borrow_mut();
-        if by_slot.len() <= slot {
-            by_slot.resize(slot + 1, None);
-        }
-        by_slot[slot] = Some(Rc::new(span));
+        let old = {
+            let mut by_slot = spans.by_slot.borrow_mut();
+            if by_slot.len() <= slot {
+                by_slot.resize(slot + 1, None);
+            }
+            by_slot[slot].replace(Rc::new(span))
+        };
         spans.any.set(true);
         self.observe.instrumented.set(true);
+        self.observe.tells_tasks.set(true);
+        // Not reachable (a slot's span is closed as its task ends), but
+        // dropped after the borrow: it emits an event.
+        self.subscriber(|| drop(old));
+    }
+
+    /// Runs `f`, subscriber code, catching its panic for the run future to
+    /// re-raise: it may run inside async-task's schedule or a task's end,
+    /// where a panic would lose the task's output.
+    fn subscriber<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(value) => Some(value),
+            Err(panic) => {
+                self.stash_panic(panic);
+                None
+            }
+        }
     }
 
     /// The span of the task in `slot`, to enter around its run.
@@ -101,7 +128,7 @@ impl Core {
     #[inline(never)]
     fn console_woke_span(&self, meta: &TaskMeta) {
         if let Some(span) = self.console_span(meta.slot(Ordering::Relaxed)) {
-            span.woke();
+            self.subscriber(|| span.woke());
         }
     }
 
@@ -120,6 +147,6 @@ impl Core {
             .and_then(Option::take);
         // Dropped after the borrow: it emits an event, which a subscriber
         // handles (user code).
-        drop(span);
+        self.subscriber(|| drop(span));
     }
 }

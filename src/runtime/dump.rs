@@ -3,8 +3,8 @@
 //!
 //! The index keeps a waker per live task (that is what keeps an idle task
 //! alive and lets an abort reach it), not a pointer to its metadata: a
-//! second pointer would cost every task a word (`benches/memory.rs`) for
-//! the sake of a debugging aid. A waker's data pointer is the address of
+//! second pointer would cost every task one more word (`benches/memory.rs`)
+//! for the sake of a debugging aid. A waker's data pointer is the address of
 //! the task's allocation, and the metadata sits at a fixed distance from
 //! it, fixed by async-task's header layout for our one metadata type. That
 //! layout is async-task's private business, so the distance is not
@@ -36,6 +36,8 @@ static META_OFFSET_BROKEN: AtomicBool = AtomicBool::new(false);
 #[inline]
 pub(crate) fn check_meta_offset(waker: &Waker, meta: &TaskMeta) {
     let offset = (meta as *const TaskMeta as usize).wrapping_sub(waker.data() as usize);
+    // The metadata is inside the allocation, after async-task's header.
+    debug_assert_ne!(offset, UNMEASURED);
     match META_OFFSET.load(Ordering::Relaxed) {
         known if known == offset => {}
         UNMEASURED => measure_meta_offset(offset),
@@ -78,7 +80,10 @@ impl Core {
         let now = self.time.now_nanos();
         let polled = self.turn.polling.get();
         // The running task's poll started at the turn's last poll start.
-        let poll_started = (!polled.is_null()).then(|| {
+        // Once the poll has ended (a dump from an after-poll or termination
+        // hook), the task is no longer running.
+        let in_poll = !polled.is_null() && self.time.poll_ended.get().is_none();
+        let poll_started = in_poll.then(|| {
             let time = &self.time;
             time.clock
                 .nanos_between(time.origin, time.poll_started.get())

@@ -23,6 +23,13 @@ impl Core {
         self.observe.instrumented.get()
     }
 
+    /// Whether the end of a poll has watchers to tell: a task hook, or a
+    /// task's console span (the watchdog needs nothing there).
+    #[inline]
+    pub(crate) fn tells_tasks(&self) -> bool {
+        self.observe.tells_tasks.get()
+    }
+
     /// Tells the watchers of a task just taken in: its console span is
     /// made (if a subscriber wants it), and the spawn hook called.
     #[inline]
@@ -45,16 +52,17 @@ impl Core {
     }
 
     /// Tells the watchers of a run that ended: the after-poll hook for a
-    /// poll the turn made; for a task that ended with `ending`, the
+    /// poll the turn made (`polled`: not the run that drops an aborted
+    /// task's future); for a task that ended with `ending`, the
     /// termination hook, and its console span is closed. (`poll_done`
-    /// calls this only when [`instrumented`](Self::instrumented).)
-    pub(crate) fn task_polled(&self, meta: &TaskMeta, turn_poll: bool, ending: Option<TaskEnding>) {
+    /// calls this only when [`tells_tasks`](Self::tells_tasks).)
+    pub(crate) fn task_polled(&self, meta: &TaskMeta, polled: bool, ending: Option<TaskEnding>) {
         #[cfg(feature = "console")]
         if ending.is_some() {
             self.console_ended(meta);
         }
         let hooks = &self.observe.hooks.task;
-        if turn_poll {
+        if polled {
             if let Some(hook) = &hooks.after_poll {
                 self.call_hook(meta, |task| hook(task));
             }

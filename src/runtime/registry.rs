@@ -220,13 +220,13 @@ impl Core {
         // A run that cancels the task drops its future unpolled: no poll.
         let counted = turn_poll && ending != Some(TaskEnding::Cancelled);
         let slow = counted && elapsed >= self.observe.slow_poll;
-        if turn_poll {
+        if counted {
             // `now` has not moved since the poll started. A wake during the
             // poll (a yield) reaches `accept` only after this, as the run
             // ends: `runnable_since` is still the wake that queued it.
             let now = self.time.now.get();
             let since = meta.runnable_since.load(Ordering::Relaxed);
-            if counted && self.config.statistics {
+            if self.config.statistics {
                 queue
                     .counters
                     .polled(now.saturating_sub(since), elapsed, slow);
@@ -247,9 +247,9 @@ impl Core {
         let reports = queue.reports();
         let tell = reports.polled || (ending.is_some() && reports.gone);
         drop(guard);
-        if slow || tell || self.instrumented() {
+        if slow || tell || self.tells_tasks() {
             let gone_group = gone_group.map(|group| group.id);
-            self.poll_reported(meta, ending, gone_group, elapsed, slow, turn_poll);
+            self.poll_reported(meta, ending, gone_group, elapsed, slow, counted);
         }
         if ending.is_some() {
             // After the borrow: dropping the task's last waker may run user
@@ -272,15 +272,15 @@ impl Core {
         gone_group: Option<u64>,
         elapsed: u64,
         slow: bool,
-        turn_poll: bool,
+        counted: bool,
     ) {
         if slow {
             let report = meta.report(Duration::from_nanos(elapsed));
             self.observe.slow_report.set(Some(Box::new(report)));
         }
         self.tell_scheduler(meta, ending, gone_group, elapsed);
-        if self.instrumented() {
-            self.task_polled(meta, turn_poll, ending);
+        if self.tells_tasks() {
+            self.task_polled(meta, counted, ending);
         }
     }
 

@@ -258,9 +258,11 @@ impl Core {
         );
         bump(&self.observe.counters.remote_wakes, wakes);
         // After the flag was cleared (in `drain`): a command or spawn
-        // queued after these pops notifies again.
-        self.apply_commands();
+        // queued after these pops notifies again. Spawns first, so that a
+        // task dump asked for after a spawn sees the task (a spawn into a
+        // queue added meanwhile applies the commands itself).
         self.shared.drain_spawns(|runnable| self.admit(runnable));
+        self.apply_commands();
     }
 
     /// Takes the wakes that found the scheduling state borrowed.

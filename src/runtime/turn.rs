@@ -159,7 +159,18 @@ impl Core {
     /// the watchdog's eye and inside the task's console span, if any is on.
     #[inline(never)]
     fn run_watched(&self, runnable: Runnable, slot: usize, last: u64) {
-        self.task_polling(runnable.metadata());
+        let meta = runnable.metadata();
+        // A run that drops an aborted task's future is no poll: no hook, no
+        // console poll. (Relaxed: as in the task's own check.)
+        if meta.aborted.load(Ordering::Relaxed) {
+            runnable.run();
+            return;
+        }
+        if self.observe.hooks.task.before_poll.is_some() {
+            self.task_polling(meta);
+            // The hook's time is nobody's: the poll starts after it.
+            self.time.poll_started.set(self.time.clock.raw());
+        }
         // Entered around the whole run, not only the future's poll: a wake
         // during the poll reaches the schedule function as the run ends,
         // and only inside the span is it a self-wake.
@@ -172,11 +183,21 @@ impl Core {
         #[cfg(not(feature = "console"))]
         let _ = slot;
         if let Some(watchdog) = &self.observe.hooks.watchdog {
-            let report = runnable.metadata().report(std::time::Duration::ZERO);
+            let report = meta.report(std::time::Duration::ZERO);
             let _watched = watchdog.watch(report, last);
             runnable.run();
         } else {
             runnable.run();
+        }
+        if self.tells_tasks() {
+            // The after-poll and termination hooks and the span's close ran
+            // after the poll's clock reading: their time is nobody's either,
+            // not the next poll's.
+            if let Some((_, elapsed)) = self.time.poll_ended.get() {
+                self.time
+                    .poll_ended
+                    .set(Some((self.time.clock.raw(), elapsed)));
+            }
         }
     }
 

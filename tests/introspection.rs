@@ -427,3 +427,56 @@ fn a_dump_from_a_terminate_hook_sees_the_ending_task_no_longer_running() {
     assert_eq!(*seen.borrow(), [Some((TaskState::Waiting, 2))]);
     executor_slot.borrow_mut().take();
 }
+
+#[test]
+fn a_remote_spawn_still_in_the_inbox_at_the_drop_is_announced_and_ended() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let executor = hooked(&log).build().unwrap();
+    let spawner = executor.spawner();
+    let pending = std::thread::spawn(move || spawner.spawn("bg", async { 1 }).unwrap())
+        .join()
+        .unwrap();
+    // Never run: the executor is dropped with the spawn in its inbox.
+    drop(executor);
+    assert!(matches!(drive(pending), Err(JoinError::Cancelled)));
+    let events: Vec<(String, &str)> = log
+        .borrow()
+        .iter()
+        .map(|s| (s.event.clone(), s.queue))
+        .collect();
+    let expected = [("spawn", "bg"), ("end cancelled", "bg")];
+    assert_eq!(
+        events,
+        expected.map(|(event, queue)| (event.to_owned(), queue))
+    );
+}
+
+#[test]
+fn a_dump_from_the_spawn_hook_sees_the_new_task_runnable_since_its_spawn() {
+    let (clock, hand) = Clock::manual();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let executor_slot: Rc<RefCell<Option<Rc<clockworker::Executor<&'static str>>>>> =
+        Rc::new(RefCell::new(None));
+    let (slot, record) = (Rc::clone(&executor_slot), Rc::clone(&seen));
+    let executor = ExecutorBuilder::new()
+        .with_queue("q", 1)
+        .with_clock(clock)
+        .on_task_spawn(move |task| {
+            if let Some(executor) = slot.borrow().as_ref() {
+                let dump = executor.tasks().unwrap();
+                let me = dump.tasks().iter().find(|t| t.id == task.id).cloned();
+                record.borrow_mut().push(me.map(|t| (t.state, t.in_state)));
+            }
+        })
+        .build()
+        .unwrap();
+    *executor_slot.borrow_mut() = Some(Rc::clone(&executor));
+    hand.advance(5 * MS);
+    let task = executor.queue("q").unwrap().spawn(async {});
+    assert_eq!(
+        *seen.borrow(),
+        [Some((TaskState::Runnable, Duration::ZERO))]
+    );
+    drive(executor.run_until(task)).unwrap();
+    executor_slot.borrow_mut().take();
+}

@@ -64,6 +64,11 @@ impl Core {
     /// tasks runnable). Runs no user code but a spawn hook, for a task a
     /// `Spawner` sent meanwhile.
     pub(crate) fn dump(&self) -> Result<Vec<TaskRecord>, DumpError> {
+        if !self.turn.running.get() {
+            // Between turns the executor's time is the last turn's: the
+            // wakes taken in now are stamped with the present.
+            self.time.reread();
+        }
         self.drain_wakes();
         self.task_records()
     }

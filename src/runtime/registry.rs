@@ -111,6 +111,7 @@ impl Core {
                 deadline,
             });
         }
+        meta.runnable_since = AtomicU64::new(arrival);
         let (runnable, task) = task::spawn(meta.in_slot(slot), future);
         self.registry.insert_local(&runnable);
         self.task_spawned(runnable.metadata());
@@ -152,7 +153,10 @@ impl Core {
         // either the abort finds the slot (and wakes it), or `accept`, after
         // this, finds the flag (and reaps the task).
         self.registry.take_in(runnable);
-        meta.arrival.store(self.time.now.get(), Ordering::Relaxed);
+        let arrival = self.time.now.get();
+        meta.arrival.store(arrival, Ordering::Relaxed);
+        // Runnable from now on (as the spawn hook may see in a dump).
+        meta.runnable_since.store(arrival, Ordering::Relaxed);
         self.sched.borrow_mut().queues[meta.queue()]
             .counters
             .spawned();

@@ -480,3 +480,21 @@ fn a_dump_from_the_spawn_hook_sees_the_new_task_runnable_since_its_spawn() {
     drive(executor.run_until(task)).unwrap();
     executor_slot.borrow_mut().take();
 }
+
+#[test]
+fn a_yielding_task_alone_waits_nothing_for_its_next_poll() {
+    // Its yield reaches the executor as its poll ends: its next poll, at
+    // once, did not wait, however long the poll before it took.
+    let (executor, hand) = on_manual_clock();
+    let h = hand.clone();
+    let yielder = executor.queue("fg").unwrap().spawn(async move {
+        for _ in 0..3 {
+            h.advance(MS);
+            yield_now().await;
+        }
+    });
+    drive(executor.run_until(yielder)).unwrap();
+    let delay = executor.queue_stats("fg").unwrap().queue_delay;
+    assert_eq!(delay.count(), 4);
+    assert_eq!(delay.max(), Some(Duration::ZERO), "{delay:?}");
+}

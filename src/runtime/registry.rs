@@ -210,6 +210,14 @@ impl Core {
             .clock
             .nanos_between(self.time.poll_started.get(), now);
         self.time.poll_ended.set(Some((now, elapsed)));
+        // The executor's time as the poll started, and, for a poll the turn
+        // made, as it ended from now on: a wake during the poll (a yield)
+        // reaches `accept` as the run ends, and is stamped with the end,
+        // so the task's next queue delay does not include this poll.
+        let started = self.time.now.get();
+        if turn_poll {
+            self.time.now.set(started + elapsed);
+        }
         meta.add_service(elapsed);
         let Ok(mut guard) = self.sched.try_borrow_mut() else {
             return;
@@ -225,17 +233,16 @@ impl Core {
         let counted = turn_poll && ending != Some(TaskEnding::Cancelled);
         let slow = counted && elapsed >= self.observe.slow_poll;
         if counted {
-            // `now` has not moved since the poll started. A wake during the
-            // poll (a yield) reaches `accept` only after this, as the run
-            // ends: `runnable_since` is still the wake that queued it.
-            let now = self.time.now.get();
+            // A wake during the poll (a yield) reaches `accept` only after
+            // this, as the run ends: `runnable_since` is still the wake that
+            // queued it.
             let since = meta.runnable_since.load(Ordering::Relaxed);
             if self.config.statistics {
                 queue
                     .counters
-                    .polled(now.saturating_sub(since), elapsed, slow);
+                    .polled(started.saturating_sub(since), elapsed, slow);
             }
-            meta.polled(now);
+            meta.polled(started);
         }
         let mut gone_group = None;
         if let Some(ending) = ending {

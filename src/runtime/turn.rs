@@ -397,18 +397,19 @@ impl Core {
             self.turn.polling.set(meta);
             self.run_polled(runnable, slot, last);
             self.turn.polling.set(std::ptr::null());
-            // The task's future read the clock as it returned, and charged
-            // the poll (`Core::poll_done`).
-            let (now, elapsed) = self.time.poll_ended.take().unwrap_or_else(|| {
+            // The task's future read the clock as it returned, charged the
+            // poll and moved the executor's time on by its length
+            // (`Core::poll_done`).
+            let (now, _) = self.time.poll_ended.take().unwrap_or_else(|| {
                 // Not reachable: every run of a task ends in `poll_done`,
                 // which reads the clock first thing.
                 let now = clock.raw();
                 let elapsed = clock.nanos_between(last, now);
                 self.sched.borrow_mut().picker.charge(elapsed);
+                self.time.now.set(self.time.now.get() + elapsed);
                 (now, elapsed)
             });
             last = now;
-            self.time.now.set(self.time.now.get() + elapsed);
             if let Some(payload) = self.turn.panic.take() {
                 std::panic::resume_unwind(payload);
             }

@@ -498,3 +498,29 @@ fn a_yielding_task_alone_waits_nothing_for_its_next_poll() {
     assert_eq!(delay.count(), 4);
     assert_eq!(delay.max(), Some(Duration::ZERO), "{delay:?}");
 }
+
+#[test]
+fn the_time_hooks_take_is_charged_to_no_poll() {
+    let (clock, hand) = Clock::manual();
+    let (before, after, end) = (hand.clone(), hand.clone(), hand.clone());
+    let executor = ExecutorBuilder::new()
+        .with_queue("q", 1)
+        .with_clock(clock)
+        .on_before_task_poll(move |_| before.advance(MS))
+        .on_after_task_poll(move |_| after.advance(2 * MS))
+        .on_task_terminate(move |_, _| end.advance(3 * MS))
+        .build()
+        .unwrap();
+    let queue = executor.queue("q").unwrap();
+    let first = queue.spawn(yield_now());
+    let second = queue.spawn(async {});
+    drive(executor.run_until(async {
+        first.await.unwrap();
+        second.await.unwrap();
+    }));
+    // Three polls that took no time, whatever the hooks around them took.
+    let stats = executor.queue_stats("q").unwrap();
+    assert_eq!(stats.polls, 3);
+    assert_eq!(stats.cpu_time, Duration::ZERO);
+    assert_eq!(stats.poll_duration.max(), Some(Duration::ZERO));
+}

@@ -45,6 +45,13 @@ pub(crate) struct TaskHooks {
 }
 
 impl TaskHooks {
+    /// Whether a hook is set that the end of a run calls (the after-poll
+    /// and termination hooks, and the before-poll hook, whose after-poll
+    /// call it pairs with).
+    pub(crate) fn around_polls(&self) -> bool {
+        self.before_poll.is_some() || self.after_poll.is_some() || self.terminate.is_some()
+    }
+
     /// Whether any hook is set.
     pub(crate) fn any(&self) -> bool {
         self.spawn.is_some()

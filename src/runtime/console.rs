@@ -96,7 +96,7 @@ impl Core {
     /// Runs `f`, subscriber code, catching its panic for the run future to
     /// re-raise: it may run inside async-task's schedule or a task's end,
     /// where a panic would lose the task's output.
-    fn subscriber<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+    pub(crate) fn subscriber<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
             Ok(value) => Some(value),
             Err(panic) => {

@@ -47,6 +47,7 @@ impl Core {
     /// calls this only when [`instrumented`](Self::instrumented)).
     pub(crate) fn task_polling(&self, meta: &TaskMeta) {
         if let Some(hook) = &self.observe.hooks.task.before_poll {
+            self.observe.before_called.set(true);
             self.call_hook(meta, |task| hook(task));
         }
     }
@@ -62,7 +63,10 @@ impl Core {
             self.console_ended(meta);
         }
         let hooks = &self.observe.hooks.task;
-        if polled {
+        // Also after a run the before-poll hook saw start, that ended up
+        // dropping the future (aborted meanwhile, say by that hook).
+        let before_called = self.observe.before_called.replace(false);
+        if polled || before_called {
             if let Some(hook) = &hooks.after_poll {
                 self.call_hook(meta, |task| hook(task));
             }

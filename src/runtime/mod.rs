@@ -87,9 +87,12 @@ struct Observers {
     /// Whether a task hook or the watchdog is set, or a task has a console
     /// span (see `Core::instrumented`).
     instrumented: Cell<bool>,
-    /// Whether a task hook is set or a task has a console span: what the
-    /// end of a poll tells (see `Core::tells_tasks`).
+    /// Whether a poll hook or the termination hook is set, or a task has a
+    /// console span: what the end of a poll tells (see `Core::tells_tasks`).
     tells_tasks: Cell<bool>,
+    /// The before-poll hook was called for the run in progress: its
+    /// after-poll hook is called however the run ends.
+    before_called: Cell<bool>,
     #[cfg(feature = "metrics")]
     metrics: RefCell<crate::observe::metrics::Publisher>,
     #[cfg(feature = "console")]
@@ -135,7 +138,8 @@ impl Core {
                 slow_poll: nanos(config_slow_poll),
                 slow_report: Cell::new(None),
                 instrumented: Cell::new(hooks.task.any() || hooks.watchdog.is_some()),
-                tells_tasks: Cell::new(hooks.task.any()),
+                tells_tasks: Cell::new(hooks.task.around_polls()),
+                before_called: Cell::new(false),
                 #[cfg(feature = "console")]
                 console: console::ConsoleSpans::new(hooks.queue_names.clone()),
                 #[cfg(feature = "metrics")]

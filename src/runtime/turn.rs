@@ -144,12 +144,12 @@ impl Core {
         })
     }
 
-    /// Runs the task the turn polls (in `slot`, poll started at raw reading
-    /// `last`). The task may be freed as this returns.
+    /// Runs the task the turn polls (in `slot`). The task may be freed as
+    /// this returns.
     #[inline]
-    fn run_polled(&self, runnable: Runnable, slot: usize, last: u64) {
+    fn run_polled(&self, runnable: Runnable, slot: usize) {
         if self.instrumented() {
-            self.run_watched(runnable, slot, last);
+            self.run_watched(runnable, slot);
         } else {
             runnable.run();
         }
@@ -157,46 +157,57 @@ impl Core {
 
     /// [`run_polled`](Self::run_polled) after the before-poll hook, under
     /// the watchdog's eye and inside the task's console span, if any is on.
+    /// The time the hooks and the subscriber take is nobody's: the poll's
+    /// clock reading is taken again after each.
     #[inline(never)]
-    fn run_watched(&self, runnable: Runnable, slot: usize, last: u64) {
+    fn run_watched(&self, runnable: Runnable, slot: usize) {
         let meta = runnable.metadata();
-        // A run that drops an aborted task's future is no poll: no hook, no
-        // console poll. (Relaxed: as in the task's own check.)
+        // A run that drops an aborted task's future is no poll: no
+        // before-poll hook, no console poll. (Relaxed: as in the task's own
+        // check.)
         if meta.aborted.load(Ordering::Relaxed) {
             runnable.run();
-            return;
-        }
-        if self.observe.hooks.task.before_poll.is_some() {
-            self.task_polling(meta);
-            // The hook's time is nobody's: the poll starts after it.
-            self.time.poll_started.set(self.time.clock.raw());
-        }
-        // Entered around the whole run, not only the future's poll: a wake
-        // during the poll reaches the schedule function as the run ends,
-        // and only inside the span is it a self-wake.
-        #[cfg(feature = "console")]
-        let span = self.console_span(slot);
-        #[cfg(feature = "console")]
-        let _entered = span
-            .as_deref()
-            .map(crate::observe::console::TaskSpan::enter);
-        #[cfg(not(feature = "console"))]
-        let _ = slot;
-        if let Some(watchdog) = &self.observe.hooks.watchdog {
-            let report = meta.report(std::time::Duration::ZERO);
-            let _watched = watchdog.watch(report, last);
-            runnable.run();
         } else {
-            runnable.run();
+            if self.observe.hooks.task.before_poll.is_some() {
+                self.task_polling(meta);
+                let raw = self.time.clock.raw();
+                self.time.poll_started.set(raw);
+                self.time.set_now_raw(raw);
+            }
+            // Entered around the whole run, not only the future's poll: a
+            // wake during the poll reaches the schedule function as the run
+            // ends, and only inside the span is it a self-wake.
+            #[cfg(feature = "console")]
+            let span = self.console_span(slot);
+            #[cfg(feature = "console")]
+            let entered = span
+                .as_deref()
+                .and_then(|span| self.subscriber(|| span.enter()));
+            #[cfg(not(feature = "console"))]
+            let _ = slot;
+            if let Some(watchdog) = &self.observe.hooks.watchdog {
+                let report = meta.report(std::time::Duration::ZERO);
+                let _watched = watchdog.watch(report, self.time.poll_started.get());
+                runnable.run();
+            } else {
+                runnable.run();
+            }
+            // The span's exit, and its close if the task ended (the table
+            // let go of it in `poll_done`): subscriber code.
+            #[cfg(feature = "console")]
+            {
+                self.subscriber(|| drop(entered));
+                self.subscriber(|| drop(span));
+            }
         }
         if self.tells_tasks() {
             // The after-poll and termination hooks and the span's close ran
-            // after the poll's clock reading: their time is nobody's either,
-            // not the next poll's.
+            // after the poll's clock reading: their time is not the next
+            // poll's either.
             if let Some((_, elapsed)) = self.time.poll_ended.get() {
-                self.time
-                    .poll_ended
-                    .set(Some((self.time.clock.raw(), elapsed)));
+                let raw = self.time.clock.raw();
+                self.time.poll_ended.set(Some((raw, elapsed)));
+                self.time.set_now_raw(raw);
             }
         }
     }
@@ -346,6 +357,7 @@ impl Core {
             if self.stopping() && self.advance_shutdown() {
                 // Cancelling tasks is nobody's poll either.
                 last = self.time.reread();
+                self.time.poll_ended.set(None);
                 // A future that panicked as it was dropped reports it on
                 // its handle; a shutdown completes (see `Shutdown`).
                 if let Some(payload) = self.turn.panic.take() {
@@ -395,7 +407,7 @@ impl Core {
             let meta = runnable.metadata();
             let slot = meta.slot(Ordering::Relaxed);
             self.turn.polling.set(meta);
-            self.run_polled(runnable, slot, last);
+            self.run_polled(runnable, slot);
             self.turn.polling.set(std::ptr::null());
             // The task's future read the clock as it returned, charged the
             // poll and moved the executor's time on by its length

@@ -39,6 +39,28 @@ fn seen(event: &str, task: &TaskDetails<'_, &'static str>) -> Seen {
     }
 }
 
+/// Each event `log` holds, with the task's queue.
+fn events_by_queue(log: &RefCell<Vec<Seen>>) -> Vec<(String, &'static str)> {
+    log.borrow()
+        .iter()
+        .map(|s| (s.event.clone(), s.queue))
+        .collect()
+}
+
+/// Where a hook finds the executor it was given to, once it is built.
+type ExecutorSlot = Rc<RefCell<Option<Rc<clockworker::Executor<&'static str>>>>>;
+
+/// Task `id`'s entry in a dump taken from a hook, through `slot`: `None`
+/// before the executor is in the slot.
+fn own_entry(
+    slot: &ExecutorSlot,
+    id: clockworker::TaskId,
+) -> Option<Option<clockworker::TaskSnapshot<&'static str>>> {
+    let slot = slot.borrow();
+    let dump = slot.as_ref()?.tasks().unwrap();
+    Some(dump.tasks().iter().find(|t| t.id == id).cloned())
+}
+
 /// A builder with two queues whose four task hooks record into `log`.
 fn hooked(log: &Rc<RefCell<Vec<Seen>>>) -> ExecutorBuilder<&'static str> {
     let (a, b, c, d) = (log.clone(), log.clone(), log.clone(), log.clone());
@@ -141,11 +163,7 @@ fn hooks_see_tasks_spawned_from_other_threads_and_those_cancelled_by_the_drop() 
     drop(executor);
     assert!(matches!(drive(idle), Err(JoinError::Cancelled)));
 
-    let events: Vec<(String, &str)> = log
-        .borrow()
-        .iter()
-        .map(|s| (s.event.clone(), s.queue))
-        .collect();
+    let events = events_by_queue(&log);
     let expected = [
         ("spawn", "bg"),
         ("before", "bg"),
@@ -403,15 +421,12 @@ fn a_task_aborted_in_its_queue_is_announced_ended_but_never_polled() {
 #[test]
 fn a_dump_from_a_terminate_hook_sees_the_ending_task_no_longer_running() {
     let seen = Rc::new(RefCell::new(Vec::new()));
-    let executor_slot: Rc<RefCell<Option<Rc<clockworker::Executor<&'static str>>>>> =
-        Rc::new(RefCell::new(None));
+    let executor_slot = ExecutorSlot::default();
     let (slot, record) = (Rc::clone(&executor_slot), Rc::clone(&seen));
     let executor = ExecutorBuilder::new()
         .with_queue("q", 1)
         .on_task_terminate(move |task, _| {
-            if let Some(executor) = slot.borrow().as_ref() {
-                let dump = executor.tasks().unwrap();
-                let me = dump.tasks().iter().find(|t| t.id == task.id).cloned();
+            if let Some(me) = own_entry(&slot, task.id) {
                 record.borrow_mut().push(me.map(|t| (t.state, t.polls)));
             }
         })
@@ -439,11 +454,7 @@ fn a_remote_spawn_still_in_the_inbox_at_the_drop_is_announced_and_ended() {
     // Never run: the executor is dropped with the spawn in its inbox.
     drop(executor);
     assert!(matches!(drive(pending), Err(JoinError::Cancelled)));
-    let events: Vec<(String, &str)> = log
-        .borrow()
-        .iter()
-        .map(|s| (s.event.clone(), s.queue))
-        .collect();
+    let events = events_by_queue(&log);
     let expected = [("spawn", "bg"), ("end cancelled", "bg")];
     assert_eq!(
         events,
@@ -455,16 +466,13 @@ fn a_remote_spawn_still_in_the_inbox_at_the_drop_is_announced_and_ended() {
 fn a_dump_from_the_spawn_hook_sees_the_new_task_runnable_since_its_spawn() {
     let (clock, hand) = Clock::manual();
     let seen = Rc::new(RefCell::new(Vec::new()));
-    let executor_slot: Rc<RefCell<Option<Rc<clockworker::Executor<&'static str>>>>> =
-        Rc::new(RefCell::new(None));
+    let executor_slot = ExecutorSlot::default();
     let (slot, record) = (Rc::clone(&executor_slot), Rc::clone(&seen));
     let executor = ExecutorBuilder::new()
         .with_queue("q", 1)
         .with_clock(clock)
         .on_task_spawn(move |task| {
-            if let Some(executor) = slot.borrow().as_ref() {
-                let dump = executor.tasks().unwrap();
-                let me = dump.tasks().iter().find(|t| t.id == task.id).cloned();
+            if let Some(me) = own_entry(&slot, task.id) {
                 record.borrow_mut().push(me.map(|t| (t.state, t.in_state)));
             }
         })

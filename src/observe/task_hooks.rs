@@ -51,14 +51,6 @@ impl TaskHooks {
     pub(crate) fn around_polls(&self) -> bool {
         self.before_poll.is_some() || self.after_poll.is_some() || self.terminate.is_some()
     }
-
-    /// Whether any hook is set.
-    pub(crate) fn any(&self) -> bool {
-        self.spawn.is_some()
-            || self.before_poll.is_some()
-            || self.after_poll.is_some()
-            || self.terminate.is_some()
-    }
 }
 
 /// A task, as the task hooks of

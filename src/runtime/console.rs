@@ -60,12 +60,14 @@ impl Core {
     fn console_span_for(&self, meta: &TaskMeta) {
         let spans = &self.observe.console;
         // Copied out: the subscriber's code runs in `TaskSpan::new`, and may
-        // come back (add a queue, spawn).
+        // come back (add a queue, spawn). Subscriber code runs `guarded`: it
+        // may run inside async-task's schedule or a task's end, where a
+        // panic would lose the task's output.
         let queue = spans.queues.borrow().get(meta.queue()).cloned();
         let name = meta.name().map(|name| name.as_str());
         let group = meta.group().map(|group| group.id);
         let location = meta.site.location();
-        let span = self.subscriber(|| {
+        let span = self.guarded(|| {
             TaskSpan::new(
                 meta.id,
                 name,
@@ -90,20 +92,7 @@ impl Core {
         self.observe.tells_tasks.set(true);
         // Not reachable (a slot's span is closed as its task ends), but
         // dropped after the borrow: it emits an event.
-        self.subscriber(|| drop(old));
-    }
-
-    /// Runs `f`, subscriber code, catching its panic for the run future to
-    /// re-raise: it may run inside async-task's schedule or a task's end,
-    /// where a panic would lose the task's output.
-    pub(crate) fn subscriber<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-            Ok(value) => Some(value),
-            Err(panic) => {
-                self.stash_panic(panic);
-                None
-            }
-        }
+        self.guarded(|| drop(old));
     }
 
     /// The span of the task in `slot`, to enter around its run.
@@ -128,7 +117,7 @@ impl Core {
     #[inline(never)]
     fn console_woke_span(&self, meta: &TaskMeta) {
         if let Some(span) = self.console_span(meta.slot(Ordering::Relaxed)) {
-            self.subscriber(|| span.woke());
+            self.guarded(|| span.woke());
         }
     }
 
@@ -147,6 +136,6 @@ impl Core {
             .and_then(Option::take);
         // Dropped after the borrow: it emits an event, which a subscriber
         // handles (user code).
-        self.subscriber(|| drop(span));
+        self.guarded(|| drop(span));
     }
 }

@@ -15,9 +15,10 @@ use crate::runtime::Core;
 use crate::runtime::task::TaskMeta;
 
 impl Core {
-    /// Whether anything watches tasks one by one: a task hook, the
-    /// watchdog, or a tokio-console span. When nothing does, each place a
-    /// watcher would be told pays this one `Cell` read.
+    /// Whether anything watches a task's runs: a poll or termination hook,
+    /// the watchdog, or a tokio-console span. When nothing does, a poll
+    /// pays this one `Cell` read for them. (The spawn hook is checked where
+    /// tasks are spawned.)
     #[inline]
     pub(crate) fn instrumented(&self) -> bool {
         self.observe.instrumented.get()
@@ -36,10 +37,8 @@ impl Core {
     pub(crate) fn task_spawned(&self, meta: &TaskMeta) {
         #[cfg(feature = "console")]
         self.console_spawned(meta);
-        if self.instrumented() {
-            if let Some(hook) = &self.observe.hooks.task.spawn {
-                self.call_hook(meta, |task| hook(task));
-            }
+        if let Some(hook) = &self.observe.hooks.task.spawn {
+            self.call_hook(meta, |task| hook(task));
         }
     }
 
@@ -76,8 +75,7 @@ impl Core {
         }
     }
 
-    /// Calls `hook` with `meta`'s task, catching its panic for the run
-    /// future to re-raise.
+    /// Calls `hook` with `meta`'s task, [guarded](Self::guarded).
     #[cold]
     #[inline(never)]
     fn call_hook(&self, meta: &TaskMeta, hook: impl FnOnce(&HookedTask<'_>)) {
@@ -88,8 +86,19 @@ impl Core {
             group: meta.group().map(|group| group.id),
             location: meta.site.location(),
         };
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| hook(&task))) {
-            self.stash_panic(panic);
+        self.guarded(|| hook(&task));
+    }
+
+    /// Runs `f`, user code (a hook, a `tracing` subscriber), catching its
+    /// panic for the run future to re-raise after the poll in progress:
+    /// `None` if it panicked.
+    pub(crate) fn guarded<R>(&self, f: impl FnOnce() -> R) -> Option<R> {
+        match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => Some(value),
+            Err(panic) => {
+                self.stash_panic(panic);
+                None
+            }
         }
     }
 }

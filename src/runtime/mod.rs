@@ -84,8 +84,8 @@ struct Observers {
     /// and out of the cell on every poll, it should be one word).
     slow_report: Cell<Option<Box<PollReport>>>,
     hooks: Hooks,
-    /// Whether a task hook or the watchdog is set, or a task has a console
-    /// span (see `Core::instrumented`).
+    /// Whether a poll or termination hook or the watchdog is set, or a task
+    /// has a console span (see `Core::instrumented`).
     instrumented: Cell<bool>,
     /// Whether a poll hook or the termination hook is set, or a task has a
     /// console span: what the end of a poll tells (see `Core::tells_tasks`).
@@ -137,7 +137,7 @@ impl Core {
                 counters: ExecutorCounters::default(),
                 slow_poll: nanos(config_slow_poll),
                 slow_report: Cell::new(None),
-                instrumented: Cell::new(hooks.task.any() || hooks.watchdog.is_some()),
+                instrumented: Cell::new(hooks.task.around_polls() || hooks.watchdog.is_some()),
                 tells_tasks: Cell::new(hooks.task.around_polls()),
                 before_called: Cell::new(false),
                 #[cfg(feature = "console")]

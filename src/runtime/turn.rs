@@ -182,7 +182,7 @@ impl Core {
             #[cfg(feature = "console")]
             let entered = span
                 .as_deref()
-                .and_then(|span| self.subscriber(|| span.enter()));
+                .and_then(|span| self.guarded(|| span.enter()));
             #[cfg(not(feature = "console"))]
             let _ = slot;
             if let Some(watchdog) = &self.observe.hooks.watchdog {
@@ -196,8 +196,8 @@ impl Core {
             // let go of it in `poll_done`): subscriber code.
             #[cfg(feature = "console")]
             {
-                self.subscriber(|| drop(entered));
-                self.subscriber(|| drop(span));
+                self.guarded(|| drop(entered));
+                self.guarded(|| drop(span));
             }
         }
         if self.tells_tasks() {
